@@ -1,0 +1,112 @@
+/*
+ * Config: what the user asked for (DESIGN.md §8). Kept apart from run state and statistics.
+ *
+ * Sources of values, strongest first: command-line flags (applied by main.c through
+ * config_set()), environment variables (HFSYNC_*, then the original script's OPENCLAW_* aliases),
+ * then the optional env file (HFSYNC_ENV_FILE; KEY=VALUE lines, parsed, never executed), then
+ * defaults. Every value is validated when loaded; a bad one fails with ERR_USAGE and a message
+ * naming the variable, the value (unless it is secret) and the accepted form.
+ *
+ * A Config owns all its strings; config_free() releases them (secrets are wiped first).
+ */
+#ifndef HFSYNC_CONFIG_H
+#define HFSYNC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hfsync/error.h"
+#include "hfsync/log.h"
+
+typedef enum TargetKind {
+    TARGET_NONE = 0, /* nothing configured */
+    TARGET_FILE,     /* file:///abs/path */
+    TARGET_MEM,      /* mem://name (tests only) */
+    TARGET_S3,       /* s3://bucket[/prefix] */
+    TARGET_HF,       /* hf://[datasets/|models/|spaces/]ns/name[/path] */
+} TargetKind;
+
+typedef struct Target {
+    TargetKind kind;
+    char *url;    /* as given (normalised), never holds credentials */
+    char *path;   /* FILE: absolute directory; MEM: name; S3: key prefix ("" if none);
+                     HF: folder inside the repo ("" if none) */
+    char *bucket; /* S3 only */
+    char *repo_type; /* HF only: "dataset" (default), "model" or "space" */
+    char *repo_id;   /* HF only: "ns/name" */
+} Target;
+
+/* One thing to back up: an archive root name (the top-level name in the archives) and a local
+ * path. A path that is a regular file (OPENCLAW_BACKUP_EXTRA_FILES) is backed up as that file. */
+typedef struct Source {
+    char *name;
+    char *path;
+} Source;
+
+typedef struct Config {
+    Target target;
+    Target restore_target; /* OPENCLAW_RESTORE_DATASET_REPO; kind TARGET_NONE when unset */
+    char *prefix;          /* folder of backups under the target root; default "backups" */
+
+    Source *sources;
+    size_t source_count;
+    char **excludes; /* glob patterns, see exclude.h */
+    size_t exclude_count;
+
+    uint64_t volume_size;   /* HFSYNC_VOLUME_SIZE, default 256M */
+    int compression_level;  /* HFSYNC_COMPRESSION_LEVEL, zstd 1..19, default 3 */
+    int threads;            /* HFSYNC_THREADS, 0 = number of cores */
+    int max_incrementals;   /* HFSYNC_MAX_INCREMENTALS, default 10 */
+    bool restore_setid;     /* HFSYNC_RESTORE_SETID, default false: strip setuid/setgid */
+    int64_t progress_interval_sec; /* HFSYNC_PROGRESS_INTERVAL, default 10 */
+
+    char *work_dir;  /* HFSYNC_WORK_DIR, default $TMPDIR or /tmp, + "/hfsync" */
+    char *cache_dir; /* HFSYNC_CACHE_DIR, default $XDG_CACHE_HOME/hfsync or $HOME/.cache/hfsync */
+    LogLevel log_level;   /* HFSYNC_LOG_LEVEL debug|info|warn|error, default info */
+    LogFormat log_format; /* HFSYNC_LOG_FORMAT text|json, default text */
+    char *env_file;       /* HFSYNC_ENV_FILE, the file the values were filled from, or NULL */
+
+    bool openclaw; /* configuration came from the original script's OPENCLAW_* variables */
+} Config;
+
+/* Look up a variable. Tests pass their own; production uses getenv. */
+typedef const char *(*ConfigGetenv)(const char *name, void *ctx);
+
+/*
+ * Fill `cfg` from the environment (through `getenv_fn`, or getenv() when NULL), the env file it
+ * names, and defaults. On failure `cfg` is left freed and `err` says which variable was wrong
+ * (code ERR_USAGE).
+ */
+bool config_load(Config *cfg, ConfigGetenv getenv_fn, void *ctx, Error *err);
+
+/* Apply one override as if the variable had value `value` (flags use this). Same validation. */
+bool config_set(Config *cfg, const char *name, const char *value, Error *err);
+
+void config_free(Config *cfg);
+
+/* Parse a target URL. */
+bool target_parse(const char *url, Target *target, Error *err);
+void target_free(Target *target);
+
+/* Value parsers, shared with flags. Each fails with ERR_USAGE naming `name` and the accepted
+ * form. Sizes: 4096, 256K, 256M, 1G (also KB/MB/GB/KiB/MiB/GiB, base 1024). Durations: 300
+ * (seconds), 90s, 5m, 2h, 7d. Booleans: 1/0/true/false/yes/no/on/off (any case). */
+bool config_parse_size(const char *name, const char *value, uint64_t *out, Error *err);
+bool config_parse_duration(const char *name, const char *value, int64_t *out_sec, Error *err);
+bool config_parse_bool(const char *name, const char *value, bool *out, Error *err);
+bool config_parse_int(const char *name, const char *value, long min, long max, long *out,
+                      Error *err);
+
+/*
+ * Env file: `KEY=VALUE`, `export KEY=VALUE`, single or double quotes (double quotes allow \" \\ \n
+ * escapes), `#` comments on their own line or after unquoted whitespace, blank lines. Never
+ * executed. Calls `fn` for each assignment in order; a malformed line fails naming the file and
+ * line number.
+ */
+typedef void (*EnvFileFn)(const char *key, const char *value, void *ctx);
+bool envfile_parse(const char *path, EnvFileFn fn, void *ctx, Error *err);
+bool envfile_parse_text(const char *text, const char *origin, EnvFileFn fn, void *ctx,
+                        Error *err);
+
+#endif

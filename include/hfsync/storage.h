@@ -1,0 +1,59 @@
+/*
+ * Storage: one interface over every target (DESIGN.md §5). Paths are target-relative, '/'
+ * separated, never starting with '/' and never containing "..".
+ *
+ * - Writes stream: storage_write_open() returns a Sink; the object becomes visible only when
+ *   the sink is finished successfully (sink_finish). Freeing an unfinished write sink discards it:
+ *   a failed or abandoned upload never leaves a partial object under its name.
+ * - Reads stream: storage_read_open() returns a Reader from `offset`; a missing object fails with
+ *   ERR_NOT_FOUND.
+ * - storage_put/get are conveniences for small objects (JSON pointers, metadata).
+ * - list reports every object whose path starts with `prefix`, in no particular order.
+ * - delete removes objects; a missing one is not an error.
+ *
+ * A Storage is not thread-safe; open one per thread.
+ */
+#ifndef HFSYNC_STORAGE_H
+#define HFSYNC_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hfsync/config.h"
+#include "hfsync/error.h"
+#include "hfsync/stream.h"
+
+typedef struct Storage Storage;
+
+typedef struct StorageInfo {
+    bool exists;
+    uint64_t size;
+} StorageInfo;
+
+typedef void (*StorageListFn)(const char *path, uint64_t size, void *ctx);
+
+/* Open the target. TARGET_S3 and TARGET_HF fail with a clear "not supported yet" until their
+ * backends land. */
+Storage *storage_open(const Target *target, Error *err);
+void storage_free(Storage *st);
+/* Human-readable location of `path`, for messages ("file:///r/backups/x.meta.json"). Owned. */
+char *storage_describe(Storage *st, const char *path);
+
+Sink *storage_write_open(Storage *st, const char *path, Error *err);
+Reader *storage_read_open(Storage *st, const char *path, uint64_t offset, Error *err);
+
+bool storage_put(Storage *st, const char *path, const void *data, size_t size, Error *err);
+/* Read a whole object of at most `max_size` bytes; NUL-terminated; caller frees. */
+bool storage_get(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                 Error *err);
+bool storage_info(Storage *st, const char *path, StorageInfo *info, Error *err);
+bool storage_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err);
+bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *err);
+
+/* In-memory backend for unit tests: objects live as long as the process, per `name`. */
+Storage *storage_mem_open(const char *name);
+/* Test hook: direct access to a mem object's bytes (NULL when missing). */
+uint8_t *storage_mem_object(Storage *st, const char *path, size_t *size);
+
+#endif

@@ -1,0 +1,144 @@
+/* The storage front: path validation and small-object helpers over the driver primitives. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hfsync/util.h"
+#include "storage.intern.h"
+
+/* Reject anything that could escape the target root or confuse a backend. */
+static bool storage_path_check(const char *path, Error *err)
+{
+    if (path[0] == '\0' || path[0] == '/')
+        return error_set(err, ERR_FAIL, "invalid object path '%s'", path);
+    for (const char *p = path; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return error_set(err, ERR_FAIL, "invalid object path (control character)");
+    const char *seg = path;
+    for (;;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return error_set(err, ERR_FAIL, "invalid object path '%s'", path);
+        if (end == NULL)
+            break;
+        seg = end + 1;
+    }
+    return true;
+}
+
+Storage *storage_open(const Target *target, Error *err)
+{
+    switch (target->kind) {
+    case TARGET_FILE:
+        return storage_file_open(target->path, err);
+    case TARGET_MEM:
+        return storage_mem_open(target->path);
+    case TARGET_S3:
+    case TARGET_HF:
+        error_set(err, ERR_USAGE, "target '%s': this backend is not available in this build yet",
+                  target->url);
+        error_hint(err, "use a file:// target for now");
+        return NULL;
+    default:
+        error_set(err, ERR_USAGE, "no target configured");
+        error_hint(err, "set HFSYNC_REPO (for example file:///data/backups) or pass --repo");
+        return NULL;
+    }
+}
+
+void storage_free(Storage *st)
+{
+    if (st != NULL)
+        st->driver->free(st);
+}
+
+char *storage_describe(Storage *st, const char *path)
+{
+    return st->driver->describe(st, path);
+}
+
+Sink *storage_write_open(Storage *st, const char *path, Error *err)
+{
+    if (!storage_path_check(path, err))
+        return NULL;
+    return st->driver->write_open(st, path, err);
+}
+
+Reader *storage_read_open(Storage *st, const char *path, uint64_t offset, Error *err)
+{
+    if (!storage_path_check(path, err))
+        return NULL;
+    return st->driver->read_open(st, path, offset, err);
+}
+
+bool storage_put(Storage *st, const char *path, const void *data, size_t size, Error *err)
+{
+    Sink *w = storage_write_open(st, path, err);
+    if (w == NULL)
+        return false;
+    bool ok = sink_write(w, data, size, err) && sink_finish(w, err);
+    sink_free(w);
+    return ok;
+}
+
+bool storage_get(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                 Error *err)
+{
+    Reader *r = storage_read_open(st, path, 0, err);
+    if (r == NULL)
+        return false;
+    size_t cap = 4096, len = 0;
+    char *buf = x_malloc(cap);
+    bool ok = true;
+    for (;;) {
+        if (len + 1 == cap) {
+            if (cap > max_size) {
+                char *where = storage_describe(st, path);
+                ok = error_set(err, ERR_CORRUPT, "'%s' is larger than %zu bytes", where, max_size);
+                free(where);
+                break;
+            }
+            cap *= 2;
+            buf = x_realloc(buf, cap);
+        }
+        ssize_t n = reader_read(r, buf + len, cap - len - 1, err);
+        if (n < 0) {
+            ok = false;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    reader_free(r);
+    if (!ok) {
+        free(buf);
+        return false;
+    }
+    buf[len] = '\0';
+    *data = buf;
+    if (size != NULL)
+        *size = len;
+    return true;
+}
+
+bool storage_info(Storage *st, const char *path, StorageInfo *info, Error *err)
+{
+    if (!storage_path_check(path, err))
+        return false;
+    return st->driver->info(st, path, info, err);
+}
+
+bool storage_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err)
+{
+    return st->driver->list(st, prefix, fn, ctx, err);
+}
+
+bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (!storage_path_check(paths[i], err) || !st->driver->remove(st, paths[i], err))
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,28 @@
+/*
+ * The driver contract behind storage.h. Each backend fills a StorageDriver and embeds Storage as
+ * its first member. storage.c validates paths and implements put/get on top of write/read, so a
+ * driver only implements the primitives.
+ */
+#ifndef HFSYNC_STORAGE_INTERN_H
+#define HFSYNC_STORAGE_INTERN_H
+
+#include "hfsync/storage.h"
+
+typedef struct StorageDriver {
+    const char *scheme;
+    Sink *(*write_open)(Storage *st, const char *path, Error *err);
+    Reader *(*read_open)(Storage *st, const char *path, uint64_t offset, Error *err);
+    bool (*info)(Storage *st, const char *path, StorageInfo *info, Error *err);
+    bool (*list)(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err);
+    bool (*remove)(Storage *st, const char *path, Error *err);
+    char *(*describe)(Storage *st, const char *path);
+    void (*free)(Storage *st);
+} StorageDriver;
+
+struct Storage {
+    const StorageDriver *driver;
+};
+
+Storage *storage_file_open(const char *root, Error *err);
+
+#endif

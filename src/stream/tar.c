@@ -1,0 +1,245 @@
+/* Tar writer and reader over libarchive, bridged to our Sink/Reader stages by callbacks. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hfsync/tar.h"
+#include "hfsync/util.h"
+
+/* libarchive reblocks output into blocks of this size; big enough that zstd sees few calls. */
+#define TAR_BLOCK_SIZE (64 * 1024)
+#define TAR_READ_BUF (256 * 1024)
+
+struct TarWriter {
+    struct archive *a;
+    struct archive_entry *entry;
+    Sink *out;
+    Error cb_err; /* error from inside the write callback */
+    bool cb_failed;
+    bool closed;
+};
+
+static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t size)
+{
+    (void)a;
+    TarWriter *tw = ctx;
+    if (!sink_write(tw->out, buf, size, &tw->cb_err)) {
+        tw->cb_failed = true;
+        return -1;
+    }
+    return (la_ssize_t)size;
+}
+
+static bool tar_writer_fail(TarWriter *tw, const char *what, Error *err)
+{
+    if (tw->cb_failed) {
+        *err = tw->cb_err;
+        return false;
+    }
+    return error_set(err, ERR_FAIL, "tar %s: %s", what, archive_error_string(tw->a));
+}
+
+TarWriter *tar_writer_new(Sink *out, Error *err)
+{
+    TarWriter *tw = x_calloc(1, sizeof(*tw));
+    tw->out = out;
+    tw->a = archive_write_new();
+    tw->entry = archive_entry_new();
+    if (tw->a == NULL || tw->entry == NULL) {
+        error_set(err, ERR_NO_MEMORY, "cannot create a tar writer");
+        tar_writer_free(tw);
+        return NULL;
+    }
+    archive_write_set_format_pax_restricted(tw->a);
+    archive_write_set_bytes_per_block(tw->a, TAR_BLOCK_SIZE);
+    archive_write_set_bytes_in_last_block(tw->a, 1);
+    if (archive_write_open2(tw->a, tw, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
+        tar_writer_fail(tw, "open", err);
+        tar_writer_free(tw);
+        return NULL;
+    }
+    return tw;
+}
+
+bool tar_writer_header(TarWriter *tw, const TarMember *m, Error *err)
+{
+    struct archive_entry *e = tw->entry;
+    archive_entry_clear(e);
+    archive_entry_set_pathname_utf8(e, m->name);
+    archive_entry_set_mtime(e, (time_t)m->mtime, m->mtime_nsec);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    switch (m->type) {
+    case TAR_FILE:
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_size(e, (la_int64_t)m->size);
+        break;
+    case TAR_DIR:
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
+    case TAR_SYMLINK:
+        archive_entry_set_filetype(e, AE_IFLNK);
+        archive_entry_set_symlink_utf8(e, m->target);
+        break;
+    default:
+        return error_set(err, ERR_FAIL, "tar: cannot write member '%s' of this type", m->name);
+    }
+    archive_entry_set_perm(e, m->mode & 07777);
+    if (archive_write_header(tw->a, e) != ARCHIVE_OK)
+        return tar_writer_fail(tw, "header", err);
+    return true;
+}
+
+bool tar_writer_data(TarWriter *tw, const void *data, size_t size, Error *err)
+{
+    while (size > 0) {
+        la_ssize_t n = archive_write_data(tw->a, data, size);
+        if (n <= 0)
+            return tar_writer_fail(tw, "write", err);
+        data = (const uint8_t *)data + n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+bool tar_writer_close(TarWriter *tw, Error *err)
+{
+    tw->closed = true;
+    if (archive_write_close(tw->a) != ARCHIVE_OK)
+        return tar_writer_fail(tw, "close", err);
+    return sink_finish(tw->out, err);
+}
+
+void tar_writer_free(TarWriter *tw)
+{
+    if (tw == NULL)
+        return;
+    if (tw->a != NULL) {
+        if (!tw->closed) {
+            /* Abandoned after a failure: do not let archive_write_free flush into the sink. */
+            tw->cb_failed = true;
+            tw->out = NULL;
+        }
+        archive_write_free(tw->a);
+    }
+    archive_entry_free(tw->entry);
+    free(tw);
+}
+
+/* --- reader --------------------------------------------------------------------------------- */
+
+struct TarReader {
+    struct archive *a;
+    Reader *in;
+    uint8_t *buf;
+    Error cb_err;
+    bool cb_failed;
+};
+
+static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+    (void)a;
+    TarReader *tr = ctx;
+    ssize_t n = reader_read(tr->in, tr->buf, TAR_READ_BUF, &tr->cb_err);
+    if (n < 0) {
+        tr->cb_failed = true;
+        return -1;
+    }
+    *buf = tr->buf;
+    return n;
+}
+
+static int tar_reader_fail(TarReader *tr, const char *what, Error *err)
+{
+    if (tr->cb_failed)
+        *err = tr->cb_err;
+    else
+        error_set(err, ERR_CORRUPT, "tar %s: %s", what, archive_error_string(tr->a));
+    return -1;
+}
+
+TarReader *tar_reader_new(Reader *in, Error *err)
+{
+    TarReader *tr = x_calloc(1, sizeof(*tr));
+    tr->in = in;
+    tr->buf = x_malloc(TAR_READ_BUF);
+    tr->a = archive_read_new();
+    if (tr->a == NULL) {
+        error_set(err, ERR_NO_MEMORY, "cannot create a tar reader");
+        tar_reader_free(tr);
+        return NULL;
+    }
+    archive_read_support_format_tar(tr->a);
+    if (archive_read_open2(tr->a, tr, NULL, tar_read_cb, NULL, NULL) != ARCHIVE_OK) {
+        tar_reader_fail(tr, "open", err);
+        tar_reader_free(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
+{
+    struct archive_entry *e;
+    int rc = archive_read_next_header(tr->a, &e);
+    if (rc == ARCHIVE_EOF)
+        return 0;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+        return tar_reader_fail(tr, "read", err);
+    memset(m, 0, sizeof(*m));
+    m->name = archive_entry_pathname_utf8(e);
+    if (m->name == NULL)
+        m->name = archive_entry_pathname(e);
+    if (m->name == NULL)
+        m->name = "";
+    m->mode = archive_entry_perm(e);
+    m->mtime = archive_entry_mtime(e);
+    m->mtime_nsec = archive_entry_mtime_nsec(e);
+    m->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
+    if (archive_entry_hardlink(e) != NULL) {
+        m->type = TAR_HARDLINK;
+        m->target = archive_entry_hardlink(e);
+        return 1;
+    }
+    switch (archive_entry_filetype(e)) {
+    case AE_IFREG:
+        m->type = TAR_FILE;
+        break;
+    case AE_IFDIR:
+        m->type = TAR_DIR;
+        break;
+    case AE_IFLNK:
+        m->type = TAR_SYMLINK;
+        m->target = archive_entry_symlink_utf8(e);
+        if (m->target == NULL)
+            m->target = archive_entry_symlink(e);
+        break;
+    default:
+        m->type = TAR_OTHER;
+        break;
+    }
+    return 1;
+}
+
+int tar_reader_data(TarReader *tr, const void **data, size_t *size, Error *err)
+{
+    la_int64_t offset;
+    int rc = archive_read_data_block(tr->a, data, size, &offset);
+    if (rc == ARCHIVE_EOF)
+        return 0;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+        return tar_reader_fail(tr, "read data", err);
+    return 1;
+}
+
+void tar_reader_free(TarReader *tr)
+{
+    if (tr == NULL)
+        return;
+    if (tr->a != NULL)
+        archive_read_free(tr->a);
+    free(tr->buf);
+    free(tr);
+}
