@@ -56,6 +56,8 @@ def random_content(rng, size):
 
 
 def write_file(path, data, mode, mtime_ns):
+    if os.path.isfile(path) and not os.path.islink(path):
+        os.chmod(path, 0o600)  # 0444 files must stay writable for mutate when not root
     with open(path, "wb") as f:
         f.write(data)
     os.chmod(path, mode)
