@@ -1,14 +1,12 @@
-/*
- * Exclude patterns (HFSYNC_EXCLUDE): globs on source-relative paths.
- *
- * - A pattern without '/' matches one path component at any depth ("*.tmp", "node_modules").
- * - A pattern with '/' is anchored at the source root; a leading '/' is allowed and ignored
- *   ("cache/*.bin", "/logs").
- * - Within a component, '*', '?' and '[...]' work as in fnmatch(3); '*' never crosses '/'.
- * - A component that is exactly "**" matches zero or more whole components ("a/**" + "/x").
- * - A trailing '/' restricts the pattern to directories ("build/").
- * A directory that matches is excluded with everything below it (the walker does not descend).
- */
+// Exclude patterns (HFSYNC_EXCLUDE): globs on source-relative paths.
+//
+// - A pattern without '/' matches one path component at any depth ("*.tmp", "node_modules").
+// - A pattern with '/' is anchored at the source root; a leading '/' is allowed and ignored
+//   ("cache/*.bin", "/logs").
+// - Within a component, '*', '?' and '[...]' work as in fnmatch(3); '*' never crosses '/'.
+// - A component that is exactly "**" matches zero or more whole components ("a/**" + "/x").
+// - A trailing '/' restricts the pattern to directories ("build/").
+// A directory that matches is excluded with everything below it (the walker does not descend).
 #ifndef HFSYNC_EXCLUDE_H
 #define HFSYNC_EXCLUDE_H
 

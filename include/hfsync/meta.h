@@ -72,4 +72,7 @@ char *meta_path_for(const char *prefix, const char *name);
 /* "<prefix>/<object>" for an object name of a backup. Caller frees. */
 char *meta_object_path(const char *prefix, const char *object);
 
+/* Path of an object stored beside this backup's .meta.json (its volumes, its manifest). */
+char *meta_sibling_path(const BackupMeta *meta, const char *object);
+
 #endif

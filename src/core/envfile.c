@@ -8,6 +8,7 @@
  */
 #include "hfsync/config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "hfsync/util.h"
@@ -47,7 +48,10 @@ static bool env_parse_value(const char *s, const char *end, char *val, const Env
                             Error *err)
 {
     char *o = val;
+    const char *start = s;
     s = env_skip_blanks(s, end);
+    if (s > start && s < end && *s == '#') /* "KEY= # comment" */
+        s = end;
     while (s < end) {
         if (*s == '\'') {
             const char *close = memchr(s + 1, '\'', (size_t)(end - s - 1));
@@ -119,8 +123,7 @@ static bool env_parse_line(const char *s, const char *end, char *key, char *val,
     return true;
 }
 
-bool envfile_parse_text(const char *text, const char *origin, EnvFileFn fn, void *ctx,
-                        Error *err)
+bool envfile_parse_text(const char *text, const char *origin, EnvFileFn fn, void *ctx, Error *err)
 {
     if (strncmp(text, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark from Windows editors */
         text += 3;

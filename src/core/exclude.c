@@ -5,6 +5,7 @@
 #include "hfsync/exclude.h"
 
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hfsync/util.h"

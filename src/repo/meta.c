@@ -320,3 +320,11 @@ char *meta_object_path(const char *prefix, const char *object)
 {
     return prefix[0] ? str_printf("%s/%s", prefix, object) : x_strdup(object);
 }
+
+char *meta_sibling_path(const BackupMeta *meta, const char *object)
+{
+    const char *slash = strrchr(meta->path, '/');
+    if (slash == NULL)
+        return x_strdup(object);
+    return str_printf("%.*s/%s", (int)(slash - meta->path), meta->path, object);
+}

@@ -133,6 +133,8 @@ void tar_writer_free(TarWriter *tw)
 struct TarReader {
     struct archive *a;
     Reader *in;
+    int64_t next_offset; /* where the current member's next data block must start */
+    char *name;          /* the current member's name, trailing '/' of directories removed */
     uint8_t *buf;
     Error cb_err;
     bool cb_failed;
@@ -189,6 +191,7 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
         return tar_reader_fail(tr, "read", err);
     memset(m, 0, sizeof(*m));
+    tr->next_offset = 0;
     m->name = archive_entry_pathname_utf8(e);
     if (m->name == NULL)
         m->name = archive_entry_pathname(e);
@@ -207,9 +210,17 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
     case AE_IFREG:
         m->type = TAR_FILE;
         break;
-    case AE_IFDIR:
+    case AE_IFDIR: {
+        /* ustar writers end directory names with '/'; the member's name is without it. */
         m->type = TAR_DIR;
+        size_t len = strlen(m->name);
+        if (len > 1 && m->name[len - 1] == '/') {
+            free(tr->name);
+            tr->name = x_strndup(m->name, len - 1);
+            m->name = tr->name;
+        }
         break;
+    }
     case AE_IFLNK:
         m->type = TAR_SYMLINK;
         m->target = archive_entry_symlink_utf8(e);
@@ -231,6 +242,12 @@ int tar_reader_data(TarReader *tr, const void **data, size_t *size, Error *err)
         return 0;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
         return tar_reader_fail(tr, "read data", err);
+    /* hfsync never writes sparse members; a hole in the data would misplace bytes. */
+    if (offset != tr->next_offset) {
+        error_set(err, ERR_CORRUPT, "tar member data is not contiguous (sparse member)");
+        return -1;
+    }
+    tr->next_offset += (int64_t)*size;
     return 1;
 }
 
@@ -240,6 +257,7 @@ void tar_reader_free(TarReader *tr)
         return;
     if (tr->a != NULL)
         archive_read_free(tr->a);
+    free(tr->name);
     free(tr->buf);
     free(tr);
 }

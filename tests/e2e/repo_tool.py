@@ -540,10 +540,10 @@ def hostile(repo, name, rule, arg):
         add_m.append(fmember("../escape-source", payload))
     elif rule == "symlink-through":
         add_e.append({"source": src, "path": "evil-link", "type": "symlink", "mode": 0o777,
-                      "mtime": now, "mtime_nsec": 0, "target": arg + "/escape-symdir",
+                      "mtime": now, "mtime_nsec": 0, "target": arg + "/symdir-target",
                       "ref": name})
         add_e.append(fentry("evil-link/escape-through-link", payload))
-        add_m.append(fmember(src + "/evil-link", None, 0o777, tarfile.SYMTYPE, arg + "/escape-symdir"))
+        add_m.append(fmember(src + "/evil-link", None, 0o777, tarfile.SYMTYPE, arg + "/symdir-target"))
         add_m.append(fmember(src + "/evil-link/escape-through-link", payload))
     elif rule == "ctrl-nl":
         add_e.append(fentry("ctrlnl\nzz", payload))

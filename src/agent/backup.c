@@ -1,0 +1,557 @@
+/*
+ * hfsync backup: scan, compare with the previous manifest, write the changed entries into
+ * tar+zstd volumes, then the manifest, then the .meta.json, then the pointer — in that order, so
+ * the pointer only ever names a backup whose every object is in place. On failure, objects this
+ * run wrote are removed (best effort) and the pointer is untouched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hfsync/agent.h"
+#include "hfsync/chain.h"
+#include "hfsync/log.h"
+#include "hfsync/tar.h"
+#include "hfsync/util.h"
+
+#define BACKUP_READ_SIZE (1024 * 1024)
+
+typedef struct BackupCtx {
+    const Config *cfg;
+    Storage *st;
+    Manifest *cur;
+    const char *name;
+    uint16_t self_ref;
+
+    /* The volume pipeline: tar -> zstd -> volume hash -> all-volumes hash -> storage. */
+    Sink *zstd;
+    Sink *vol_hash;
+    Sink *all_sink;
+    Hasher *all_hasher;
+    Hasher *content;
+    Sink *out;
+    TarWriter *tw;
+    uint32_t volume; /* number of the open volume, 0 when none is open */
+    uint64_t vol_files, vol_entries;
+
+    VolumeInfo *vinfo;
+    size_t vcount;
+    char **written; /* object paths written so far, for cleanup on failure */
+    size_t written_count;
+
+    uint8_t *buf;
+    Progress progress;
+    uint64_t stored_files, stored_bytes, uploaded, warnings;
+} BackupCtx;
+
+static void backup_note_written(BackupCtx *b, const char *path)
+{
+    b->written = x_realloc(b->written, (b->written_count + 1) * sizeof(char *));
+    b->written[b->written_count++] = x_strdup(path);
+}
+
+static bool backup_volume_open(BackupCtx *b, Error *err)
+{
+    b->volume++;
+    char *obj = str_printf("%s.vol-%04u.tar.zst", b->name, b->volume);
+    char *path = meta_object_path(b->cfg->prefix, obj);
+    free(obj);
+    b->out = storage_write_open(b->st, path, err);
+    if (b->out == NULL) {
+        error_prefix(err, "volume %u", b->volume);
+        free(path);
+        return false;
+    }
+    backup_note_written(b, path);
+    free(path);
+    b->all_sink->next = b->out;
+    hash_sink_restart(b->vol_hash, b->all_sink);
+    zstd_sink_restart(b->zstd, b->vol_hash);
+    b->tw = tar_writer_new(b->zstd, err);
+    b->vol_files = b->vol_entries = 0;
+    return b->tw != NULL;
+}
+
+static bool backup_volume_close(BackupCtx *b, Error *err)
+{
+    bool ok = tar_writer_close(b->tw, err);
+    tar_writer_free(b->tw);
+    b->tw = NULL;
+    sink_free(b->out);
+    b->out = NULL;
+    if (!ok)
+        return error_prefix(err, "volume %u", b->volume);
+    b->vinfo = x_realloc(b->vinfo, (b->vcount + 1) * sizeof(VolumeInfo));
+    VolumeInfo *v = &b->vinfo[b->vcount++];
+    memset(v, 0, sizeof(*v));
+    v->name = str_printf("%s.vol-%04u.tar.zst", b->name, b->volume);
+    hash_sink_result(b->vol_hash, v->sha256, &v->size);
+    v->files = b->vol_files;
+    v->entries = b->vol_entries;
+    b->uploaded += v->size;
+    log_debug("volume %s: %llu entries, %llu bytes", v->name, (unsigned long long)v->entries,
+              (unsigned long long)v->size);
+    return true;
+}
+
+static void backup_member_name(const BackupCtx *b, const ManifestEntry *e, char *out, size_t cap)
+{
+    const char *src = b->cur->sources[e->source];
+    if (strcmp(e->path, ".") == 0)
+        snprintf(out, cap, "%s", src);
+    else
+        snprintf(out, cap, "%s/%s", src, e->path);
+}
+
+static const char *backup_source_path(const BackupCtx *b, const ManifestEntry *e)
+{
+    const char *name = b->cur->sources[e->source];
+    for (size_t i = 0; i < b->cfg->source_count; i++)
+        if (strcmp(b->cfg->sources[i].name, name) == 0)
+            return b->cfg->sources[i].path;
+    return NULL;
+}
+
+static int backup_open_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    return fd;
+}
+
+/* Store one regular file. Its size is fixed by the tar header before the content is read, so
+ * a file that changes while being read is stored as far as it was read (zero-padded if it
+ * shrank) and recorded with mtime 0, which makes the next backup store it again. */
+static bool backup_file(BackupCtx *b, ManifestEntry *e, const char *local, const char *member,
+                        Error *err)
+{
+    int fd = backup_open_file(local);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        if (errno == ENOENT || errno == ELOOP || (fd >= 0))
+            log_warn("'%s' vanished or changed type before it could be read; not in this backup",
+                     local);
+        else
+            log_warn("cannot read '%s': %s; not in this backup", local, strerror(errno));
+        e->flags |= ENTRY_GONE;
+        b->warnings++;
+        return true;
+    }
+    if ((uint64_t)sb.st_size != e->size || sb.st_mtim.tv_sec != e->mtime ||
+        sb.st_mtim.tv_nsec != e->mtime_nsec) {
+        /* Changed between the walk and now: record what we are about to read. */
+        e->size = (uint64_t)sb.st_size;
+        e->mtime = sb.st_mtim.tv_sec;
+        e->mtime_nsec = (int32_t)sb.st_mtim.tv_nsec;
+        e->mode = sb.st_mode & 07777;
+    }
+    TarMember m = {.name = member, .type = TAR_FILE, .mode = e->mode, .mtime = e->mtime,
+                   .mtime_nsec = e->mtime_nsec, .size = e->size};
+    if (!tar_writer_header(b->tw, &m, err)) {
+        close(fd);
+        return error_prefix(err, "'%s'", local);
+    }
+    hasher_reset(b->content);
+    uint64_t left = e->size;
+    bool short_read = false;
+    while (left > 0) {
+        size_t want = left < BACKUP_READ_SIZE ? (size_t)left : BACKUP_READ_SIZE;
+        ssize_t n = short_read ? 0 : read(fd, b->buf, want);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_warn("error reading '%s': %s; storing what was read", local, strerror(errno));
+            short_read = true;
+            continue;
+        }
+        if (n == 0) {
+            short_read = true;
+            memset(b->buf, 0, want);
+            n = (ssize_t)want;
+        }
+        hasher_update(b->content, b->buf, (size_t)n);
+        if (!tar_writer_data(b->tw, b->buf, (size_t)n, err)) {
+            close(fd);
+            return error_prefix(err, "'%s'", local);
+        }
+        left -= (uint64_t)n;
+        b->stored_bytes += (uint64_t)n;
+    }
+    struct stat after;
+    bool changed = fstat(fd, &after) != 0 || after.st_size != sb.st_size ||
+                   after.st_mtim.tv_sec != sb.st_mtim.tv_sec ||
+                   after.st_mtim.tv_nsec != sb.st_mtim.tv_nsec;
+    close(fd);
+    if (short_read || changed) {
+        log_warn("'%s' changed while it was being read; this backup holds a possibly "
+                 "inconsistent copy and the next backup stores it again", local);
+        e->mtime = 0;
+        e->mtime_nsec = 0;
+        b->warnings++;
+    }
+    hasher_final(b->content, e->hash);
+    e->volume = b->volume;
+    e->flags |= ENTRY_HASHED;
+    b->stored_files++;
+    b->vol_files++;
+    return true;
+}
+
+static bool backup_entries(BackupCtx *b, Error *err)
+{
+    char member[PATH_MAX + 256];
+    char local[PATH_MAX * 2];
+    for (size_t i = 0; i < b->cur->count; i++) {
+        ManifestEntry *e = &b->cur->entries[i];
+        if (e->ref != b->self_ref)
+            continue;
+        if (b->tw == NULL && !backup_volume_open(b, err)) /* opened lazily, when needed */
+            return false;
+        backup_member_name(b, e, member, sizeof(member));
+        const char *root = backup_source_path(b, e);
+        if (strcmp(e->path, ".") == 0)
+            snprintf(local, sizeof(local), "%s", root);
+        else
+            snprintf(local, sizeof(local), "%s/%s", root, e->path);
+
+        if (e->type == ENTRY_FILE) {
+            if (!backup_file(b, e, local, member, err))
+                return error_prefix(err, "volume %u", b->volume);
+        } else {
+            TarMember m = {.name = member, .type = e->type == ENTRY_DIR ? TAR_DIR : TAR_SYMLINK,
+                           .mode = e->mode, .mtime = e->mtime, .mtime_nsec = e->mtime_nsec,
+                           .target = e->target};
+            if (!tar_writer_header(b->tw, &m, err))
+                return error_prefix(err, "volume %u: '%s'", b->volume, local);
+        }
+        if (!(e->flags & ENTRY_GONE))
+            b->vol_entries++;
+        progress_update(&b->progress, b->stored_files, b->stored_bytes);
+        if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size && !backup_volume_close(b, err))
+            return false;
+    }
+    if (b->tw != NULL && !backup_volume_close(b, err))
+        return false;
+    return true;
+}
+
+/* Compare the fresh scan with the previous manifest: unchanged entries keep their ref, hash and
+ * volume; everything else refs the new backup. Both manifests are sorted the same way. */
+static void backup_diff(BackupCtx *b, const Manifest *prev, uint64_t *added, uint64_t *changed,
+                        uint64_t *deleted)
+{
+    size_t j = 0;
+    *added = *changed = *deleted = 0;
+    for (size_t i = 0; i < b->cur->count; i++) {
+        ManifestEntry *e = &b->cur->entries[i];
+        const ManifestEntry *p = NULL;
+        while (prev != NULL && j < prev->count) {
+            int c = manifest_cmp(prev, &prev->entries[j], b->cur, e);
+            if (c < 0) {
+                (*deleted)++;
+                j++;
+                continue;
+            }
+            if (c == 0)
+                p = &prev->entries[j++];
+            break;
+        }
+        if (p != NULL && manifest_entry_same(e, p)) {
+            e->ref = manifest_ref_index(b->cur, prev->refs[p->ref]);
+            if (e->type == ENTRY_FILE) {
+                memcpy(e->hash, p->hash, HASH_SIZE);
+                e->volume = p->volume;
+            }
+            continue;
+        }
+        e->ref = b->self_ref;
+        e->flags |= ENTRY_CHANGED;
+        if (p == NULL)
+            (*added)++;
+        else
+            (*changed)++;
+    }
+    if (prev != NULL)
+        *deleted += prev->count - j;
+}
+
+static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
+{
+    Sink *buf = buffer_sink_new();
+    Sink *hash = hash_sink_new(buf, HASH_SHA256);
+    zstd_sink_restart(b->zstd, hash);
+    size_t entries = 0;
+    bool ok = manifest_write(b->cur, b->zstd, &entries, err) && sink_finish(b->zstd, err);
+    if (ok) {
+        size_t size;
+        const uint8_t *data = buffer_sink_data(buf, &size);
+        hash_sink_result(hash, meta->manifest_sha256, &meta->manifest_size);
+        meta->manifest_entries = entries;
+        char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
+        backup_note_written(b, path);
+        ok = storage_put(b->st, path, data, size, err);
+        if (!ok)
+            error_prefix(err, "manifest '%s'", path);
+        free(path);
+        b->uploaded += size;
+        if (ok)
+            agent_manifest_cache_save(b->cfg, meta->manifest_name, data, size);
+    }
+    sink_free(hash);
+    sink_free(buf);
+    return ok;
+}
+
+static void backup_cleanup(BackupCtx *b)
+{
+    if (b->written_count == 0)
+        return;
+    Error e = {0};
+    /* Newest first: the .meta.json (if written) goes before what it names. */
+    for (size_t i = b->written_count; i-- > 0;) {
+        const char *p = b->written[i];
+        if (!storage_delete(b->st, &p, 1, &e))
+            log_warn("could not remove '%s' of the failed backup: %s", p, e.msg);
+    }
+}
+
+static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *name, size_t cap,
+                               Error *err)
+{
+    for (int i = 0; i < 100000; i++) {
+        char stamp[20];
+        time_stamp(start + i, stamp);
+        snprintf(name, cap, "%s%c", stamp, full ? 'F' : 'I');
+        char *path = meta_path_for(b->cfg->prefix, name);
+        StorageInfo info;
+        bool ok = storage_info(b->st, path, &info, err);
+        free(path);
+        if (!ok)
+            return false;
+        if (!info.exists)
+            return true;
+    }
+    return error_set(err, ERR_FAIL, "cannot find a free backup name");
+}
+
+bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
+{
+    int64_t t0 = time_monotonic_ns();
+    int64_t start = time_now_ns() / 1000000000;
+    memset(res, 0, sizeof(*res));
+    if (cfg->source_count == 0)
+        return error_set(err, ERR_USAGE, "nothing to back up: no source is configured") ||
+               error_hint(err, "set HFSYNC_SOURCES=name:/path (or HFSYNC_SOURCE=/path)");
+
+    BackupCtx b;
+    memset(&b, 0, sizeof(b));
+    b.cfg = cfg;
+    char *latest = NULL;
+    BackupMeta *prev = NULL;
+    Manifest *prev_manifest = NULL;
+    BackupMeta meta;
+    memset(&meta, 0, sizeof(meta));
+    char name[64];
+    bool ok = false;
+    const char *why_full = NULL;
+
+    b.st = storage_open(&cfg->target, err);
+    if (b.st == NULL)
+        return false;
+    if (!pointer_read(b.st, &latest, err))
+        goto out;
+    if (latest != NULL && !opts->full) {
+        prev = meta_load(b.st, latest, err);
+        if (prev == NULL) {
+            error_hint(err, "the latest backup cannot be read; 'hfsync backup --full' starts a "
+                            "new chain without it");
+            goto out;
+        }
+    }
+    if (opts->full)
+        why_full = "--full was given";
+    else if (prev == NULL)
+        why_full = "no backup exists yet";
+    else if (!prev->native)
+        why_full = "the latest backup was written by the original script";
+    else if (prev->incremental_count >= cfg->max_incrementals)
+        why_full = "the chain reached HFSYNC_MAX_INCREMENTALS";
+    if (why_full == NULL) {
+        prev_manifest = agent_manifest_load(cfg, b.st, prev, err);
+        if (prev_manifest == NULL) {
+            error_prefix(err, "previous backup '%s'", prev->name);
+            error_hint(err, "'hfsync backup --full' starts a new chain without it");
+            goto out;
+        }
+    }
+    bool full = why_full != NULL;
+
+    b.cur = manifest_new("");
+    ScanStats scan;
+    if (!scan_sources(cfg, b.cur, &scan, err))
+        goto out;
+    if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
+        goto out;
+    b.name = name;
+    free(b.cur->backup);
+    b.cur->backup = x_strdup(name);
+    b.self_ref = manifest_ref_index(b.cur, name);
+
+    uint64_t added, changed, deleted;
+    backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
+    if (!full && added + changed + deleted == 0) {
+        log_info("backup: nothing changed since %s (%llu files, %llu dirs checked); no backup "
+                 "made", prev->name, (unsigned long long)scan.files,
+                 (unsigned long long)scan.dirs);
+        res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
+        ok = true;
+        goto out;
+    }
+    log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
+             full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
+             (unsigned long long)added, (unsigned long long)changed,
+             (unsigned long long)deleted, (unsigned long long)b.cur->count);
+
+    int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    b.all_hasher = hasher_new(HASH_SHA256);
+    b.all_sink = hasher_sink_new(NULL, b.all_hasher);
+    b.vol_hash = hash_sink_new(b.all_sink, HASH_SHA256);
+    b.zstd = zstd_sink_new(b.vol_hash, cfg->compression_level, threads, err);
+    if (b.zstd == NULL)
+        goto out;
+    b.content = hasher_new(HASH_CONTENT);
+    b.buf = x_malloc(BACKUP_READ_SIZE);
+    uint64_t todo_files = 0, todo_bytes = 0;
+    for (size_t i = 0; i < b.cur->count; i++)
+        if (b.cur->entries[i].ref == b.self_ref && b.cur->entries[i].type == ENTRY_FILE) {
+            todo_files++;
+            todo_bytes += b.cur->entries[i].size;
+        }
+    progress_begin(&b.progress, cfg, "backup", todo_files, todo_bytes);
+    if (!backup_entries(&b, err)) {
+        error_prefix(err, "backup %s", name);
+        goto out;
+    }
+
+    /* The meta: every field of the original format, plus ours. */
+    meta.name = name;
+    meta.version = "3.0";
+    meta.full = full;
+    char chain_id[9];
+    if (full) {
+        uint8_t rnd[4];
+        RAND_bytes(rnd, sizeof(rnd));
+        hex_encode(rnd, sizeof(rnd), chain_id);
+        meta.chain_id = chain_id;
+        meta.last_full = start;
+    } else {
+        meta.chain_id = prev->chain_id;
+        meta.parent = prev->path;
+        meta.incremental_count = prev->incremental_count + 1;
+        meta.last_full = prev->last_full;
+    }
+    meta.created = start;
+    meta.volume_count = b.vcount;
+    meta.volumes = x_calloc(b.vcount + 1, sizeof(char *));
+    for (size_t i = 0; i < b.vcount; i++)
+        meta.volumes[i] = b.vinfo[i].name;
+    meta.vinfo = b.vinfo;
+    char all_hex[HASH_HEX_SIZE];
+    hasher_final_hex(b.all_hasher, all_hex);
+    char checksum[80];
+    snprintf(checksum, sizeof(checksum), "sha256:%s", all_hex);
+    meta.checksum = checksum;
+    meta.file_count = b.stored_files;
+    for (size_t i = 0; i < b.vcount; i++)
+        meta.archive_size += b.vinfo[i].size;
+    meta.compression_level = cfg->compression_level;
+    meta.sources = x_calloc(cfg->source_count + 1, sizeof(char *));
+    for (size_t i = 0; i < cfg->source_count; i++)
+        meta.sources[meta.source_count++] = cfg->sources[i].name;
+    char manifest_name[96];
+    snprintf(manifest_name, sizeof(manifest_name), "%s.manifest.zst", name);
+    meta.manifest_name = manifest_name;
+    meta.bytes_source = scan.bytes;
+    meta.bytes_stored = b.stored_bytes;
+    meta.added = added;
+    meta.changed = changed;
+    meta.deleted = deleted;
+
+    if (!backup_manifest(&b, &meta, err)) {
+        error_prefix(err, "backup %s", name);
+        goto out;
+    }
+    meta.duration_ms = (time_monotonic_ns() - t0) / 1000000;
+    char *meta_path = meta_path_for(cfg->prefix, name);
+    char *json = meta_to_json(&meta);
+    meta.bytes_uploaded = b.uploaded + strlen(json);
+    free(json);
+    json = meta_to_json(&meta);
+    backup_note_written(&b, meta_path);
+    ok = storage_put(b.st, meta_path, json, strlen(json), err);
+    free(json);
+    if (ok) {
+        ok = pointer_write(b.st, meta_path, cfg->target.repo_id ? cfg->target.repo_id
+                                                                : cfg->target.url, err);
+    } else {
+        error_prefix(err, "backup %s: metadata '%s'", name, meta_path);
+    }
+    free(meta_path);
+    if (!ok)
+        goto out;
+    b.written_count = 0; /* committed: nothing to clean up */
+
+    res->created = true;
+    snprintf(res->name, sizeof(res->name), "%s", name);
+    res->full = full;
+    res->files = b.stored_files;
+    res->stored_bytes = b.stored_bytes;
+    res->uploaded_bytes = meta.bytes_uploaded;
+    res->volumes = b.vcount;
+    res->added = added;
+    res->changed = changed;
+    res->deleted = deleted;
+    res->warnings = b.warnings;
+    res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
+    char stored_h[32], up_h[32];
+    size_human(b.stored_bytes, stored_h);
+    size_human(meta.bytes_uploaded, up_h);
+    log_info("backup %s done: %llu files (%s) in %zu volume%s, %s written, %.1f s%s", name,
+             (unsigned long long)b.stored_files, stored_h, b.vcount, b.vcount == 1 ? "" : "s",
+             up_h, (double)res->duration_ms / 1000.0,
+             b.warnings ? " (with warnings, see above)" : "");
+out:
+    if (!ok)
+        backup_cleanup(&b);
+    for (size_t i = 0; i < b.written_count; i++)
+        free(b.written[i]);
+    free(b.written);
+    tar_writer_free(b.tw);
+    sink_free(b.out);
+    sink_free(b.zstd);
+    sink_free(b.vol_hash);
+    sink_free(b.all_sink);
+    hasher_free(b.all_hasher);
+    hasher_free(b.content);
+    free(b.buf);
+    for (size_t i = 0; i < b.vcount; i++)
+        free(b.vinfo[i].name);
+    free(b.vinfo);
+    free(meta.volumes);
+    free(meta.sources);
+    manifest_free(b.cur);
+    manifest_free(prev_manifest);
+    meta_free(prev);
+    free(latest);
+    storage_free(b.st);
+    return ok;
+}

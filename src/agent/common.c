@@ -1,0 +1,210 @@
+/* Helpers several commands share: exit codes, the local cache, manifest loading, status, progress. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "hfsync/agent.h"
+#include "hfsync/hash.h"
+#include "hfsync/log.h"
+#include "hfsync/util.h"
+
+#define STATUS_MAX_SIZE (1024 * 1024)
+#define MANIFEST_MAX_COMPRESSED ((size_t)2 << 30)
+
+int agent_exit_code(const Error *err)
+{
+    switch (err->code) {
+    case ERR_NONE:
+        return EXIT_OK;
+    case ERR_USAGE:
+        return EXIT_USAGE;
+    case ERR_CORRUPT:
+    case ERR_UNSAFE:
+        return EXIT_INTEGRITY;
+    default:
+        return EXIT_FAILURE_;
+    }
+}
+
+char *agent_cache_dir(const Config *cfg, Error *err)
+{
+    /* One directory per target and prefix, named by a hash so any URL makes a safe name. */
+    char *key_src = str_printf("%s\n%s", cfg->target.url ? cfg->target.url : "", cfg->prefix);
+    char hex[HASH_HEX_SIZE];
+    hash_buffer_hex(HASH_SHA256, key_src, strlen(key_src), hex);
+    free(key_src);
+    hex[16] = '\0';
+    char *dir = str_printf("%s/%s", cfg->cache_dir, hex);
+    if (!fs_mkdir_p(dir, 0700, err)) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+static Manifest *agent_manifest_parse(const uint8_t *data, size_t size, Error *err)
+{
+    Reader *raw = buffer_reader_new(data, size, 0);
+    Reader *z = zstd_reader_new(raw, err);
+    Manifest *m = z ? manifest_read(z, err) : NULL;
+    reader_free(z);
+    reader_free(raw);
+    return m;
+}
+
+/* Keep only the newest manifest in the cache: it is all change detection needs. */
+static void agent_cache_prune(const char *dir, const char *keep)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (str_ends_with(de->d_name, ".manifest.zst") && strcmp(de->d_name, keep) != 0) {
+            char *p = path_join(dir, de->d_name);
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+void agent_manifest_cache_save(const Config *cfg, const char *name, const void *data, size_t size)
+{
+    Error err = {0};
+    char *dir = agent_cache_dir(cfg, &err);
+    if (dir == NULL) {
+        log_warn("cache: %s", err.msg);
+        return;
+    }
+    char *path = path_join(dir, name);
+    if (!fs_write_atomic(path, data, size, &err))
+        log_warn("cache: %s", err.msg);
+    else
+        agent_cache_prune(dir, name);
+    free(path);
+    free(dir);
+}
+
+Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta, Error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    char hex[HASH_HEX_SIZE];
+    Manifest *m = NULL;
+    Error cerr = {0};
+    char *dir = agent_cache_dir(cfg, &cerr);
+    char *cached = dir ? path_join(dir, meta->manifest_name) : NULL;
+
+    if (cached != NULL && fs_read_file(cached, MANIFEST_MAX_COMPRESSED, &data, &size, &cerr)) {
+        hash_buffer_hex(HASH_SHA256, data, size, hex);
+        if (size == meta->manifest_size && strcmp(hex, meta->manifest_sha256) == 0) {
+            m = agent_manifest_parse((uint8_t *)data, size, err);
+            free(data);
+            if (m == NULL)
+                error_prefix(err, "cached manifest '%s'", cached);
+            goto out;
+        }
+        free(data);
+        data = NULL;
+    }
+
+    char *obj = meta_sibling_path(meta, meta->manifest_name);
+    if (!storage_get(st, obj, meta->manifest_size + 1, &data, &size, err)) {
+        error_prefix(err, "manifest '%s'", obj);
+        free(obj);
+        goto out;
+    }
+    hash_buffer_hex(HASH_SHA256, data, size, hex);
+    if (size != meta->manifest_size || strcmp(hex, meta->manifest_sha256) != 0) {
+        error_set(err, ERR_CORRUPT,
+                  "manifest '%s' is corrupt: %zu bytes with sha256 %.12s…, the backup recorded "
+                  "%llu bytes with sha256 %.12s…",
+                  obj, size, hex, (unsigned long long)meta->manifest_size, meta->manifest_sha256);
+        free(obj);
+        free(data);
+        goto out;
+    }
+    m = agent_manifest_parse((uint8_t *)data, size, err);
+    if (m == NULL)
+        error_prefix(err, "manifest '%s'", obj);
+    else
+        agent_manifest_cache_save(cfg, meta->manifest_name, data, size);
+    free(obj);
+    free(data);
+out:
+    if (m != NULL && strcmp(m->backup, meta->name) != 0) {
+        error_set(err, ERR_CORRUPT, "manifest '%s' belongs to backup '%s', not '%s'",
+                  meta->manifest_name, m->backup, meta->name);
+        manifest_free(m);
+        m = NULL;
+    }
+    free(cached);
+    free(dir);
+    return m;
+}
+
+void agent_status_record(const Config *cfg, const char *what, const char *json_object)
+{
+    Error err = {0};
+    char *dir = agent_cache_dir(cfg, &err);
+    if (dir == NULL) {
+        log_warn("status: %s", err.msg);
+        return;
+    }
+    char *path = path_join(dir, "status.json");
+    char *text = NULL;
+    cJSON *root = NULL;
+    if (fs_read_file(path, STATUS_MAX_SIZE, &text, NULL, &err))
+        root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        root = cJSON_CreateObject();
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "target");
+    cJSON_AddStringToObject(root, "target", cfg->target.url ? cfg->target.url : "");
+    cJSON *item = cJSON_Parse(json_object);
+    if (item != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, what);
+        cJSON_AddItemToObject(root, what, item);
+    }
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!fs_write_atomic(path, out, strlen(out), &err))
+        log_warn("status: %s", err.msg);
+    cJSON_free(out);
+    free(path);
+    free(dir);
+}
+
+void progress_begin(Progress *p, const Config *cfg, const char *what, uint64_t total_files,
+                    uint64_t total_bytes)
+{
+    memset(p, 0, sizeof(*p));
+    p->what = what;
+    p->start_ns = p->last_ns = time_monotonic_ns();
+    p->interval_ns = cfg->progress_interval_sec * 1000000000LL;
+    p->total_files = total_files;
+    p->total_bytes = total_bytes;
+}
+
+void progress_update(Progress *p, uint64_t files, uint64_t bytes)
+{
+    p->files = files;
+    p->bytes = bytes;
+    int64_t now = time_monotonic_ns();
+    if (now - p->last_ns < p->interval_ns)
+        return;
+    p->last_ns = now;
+    double secs = (double)(now - p->start_ns) / 1e9;
+    char done[32], total[32], rate[32];
+    size_human(bytes, done);
+    size_human(p->total_bytes, total);
+    size_human(secs > 0 ? (uint64_t)((double)bytes / secs) : 0, rate);
+    log_info("%s: %llu/%llu files, %s of %s, %s/s", p->what, (unsigned long long)files,
+             (unsigned long long)p->total_files, done, total, rate);
+}

@@ -1,0 +1,406 @@
+/* hfsync: argv + environment -> Config -> command; error -> exit code. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hfsync/agent.h"
+#include "hfsync/config.h"
+#include "hfsync/log.h"
+#include "hfsync/util.h"
+#include "hfsync/version.h"
+
+static const char usage_main[] =
+    "usage: hfsync [options] <command> [command options]\n"
+    "\n"
+    "Keeps a directory's state alive across container restarts by backing it up to a target\n"
+    "and restoring it. Configuration comes from HFSYNC_* environment variables (see env.example);\n"
+    "flags override them.\n"
+    "\n"
+    "commands:\n"
+    "  backup [--full]                      take one backup now (incremental when possible)\n"
+    "  restore [--to DIR] [--backup NAME]   restore the latest (or a named) backup\n"
+    "  list [--json]                        backups on the target, newest first\n"
+    "  verify [--backup NAME] [--deep]      check that backups are complete and intact\n"
+    "  status [--json]                      outcome of the last backup and restore here\n"
+    "\n"
+    "options (any command):\n"
+    "  --repo URL            target: file:///dir (s3:// and hf:// are parsed, served later)\n"
+    "  --source NAME:PATH    a directory (or file) to back up; repeatable (HFSYNC_SOURCES)\n"
+    "  --prefix P            folder of backups on the target (HFSYNC_PREFIX, default backups)\n"
+    "  --env-file FILE       read KEY=VALUE settings from FILE (HFSYNC_ENV_FILE)\n"
+    "  --log-level L         debug, info, warn or error (HFSYNC_LOG_LEVEL)\n"
+    "  --log-format F        text or json (HFSYNC_LOG_FORMAT)\n"
+    "  -v, --verbose         same as --log-level debug\n"
+    "  -h, --help            help (hfsync <command> --help for a command)\n"
+    "  -V, --version         print the version\n"
+    "\n"
+    "exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 data integrity problem\n"
+    "(corrupt or missing backup data, refused unsafe archive entry).\n";
+
+static const struct {
+    const char *name;
+    const char *help;
+} commands[] = {
+    {"backup", "usage: hfsync backup [--full]\n\n"
+               "Take one backup of the configured sources. It is incremental (only new and changed\n"
+               "entries are stored) unless there is no backup yet, --full is given, the chain has\n"
+               "HFSYNC_MAX_INCREMENTALS incrementals, or the latest backup is in the original\n"
+               "script's format. When nothing changed, nothing is written.\n"
+               "Prints the new backup's name on stdout.\n\n"
+               "  --full    start a new chain with a full backup\n"},
+    {"restore", "usage: hfsync restore [--to DIR] [--backup NAME]\n\n"
+                "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
+                "times; files deleted before that backup stay deleted. Everything is built in a\n"
+                "staging directory beside each destination and swapped in only when complete and\n"
+                "verified; on any failure the live data is left untouched.\n\n"
+                "  --to DIR       restore each source NAME into DIR/NAME instead of its live path\n"
+                "  --backup NAME  restore this backup (see 'hfsync list') instead of the latest\n"},
+    {"list", "usage: hfsync list [--json]\n\nList the backups on the target, newest first.\n\n"
+             "  --json    machine-readable output\n"},
+    {"verify", "usage: hfsync verify [--backup NAME] [--deep]\n\n"
+               "Check that every object of every backup (or of NAME) exists with its recorded\n"
+               "size and that its chain is complete. With --deep, also download every volume and\n"
+               "manifest, check their sha256 and every file's content hash.\n\n"
+               "  --backup NAME  verify only this backup\n"
+               "  --deep         read and check all data\n"},
+    {"status", "usage: hfsync status [--json]\n\n"
+               "Show the outcome of the last backup and restore run on this machine for the\n"
+               "configured target (from the local cache directory).\n\n"
+               "  --json    machine-readable output\n"},
+};
+
+enum {
+    OPT_REPO = 1000,
+    OPT_SOURCE,
+    OPT_PREFIX,
+    OPT_ENV_FILE,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_FULL,
+    OPT_TO,
+    OPT_BACKUP,
+    OPT_JSON,
+    OPT_DEEP,
+};
+
+static const struct option long_options[] = {
+    {"repo", required_argument, NULL, OPT_REPO},
+    {"source", required_argument, NULL, OPT_SOURCE},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"full", no_argument, NULL, OPT_FULL},
+    {"to", required_argument, NULL, OPT_TO},
+    {"backup", required_argument, NULL, OPT_BACKUP},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"deep", no_argument, NULL, OPT_DEEP},
+    {NULL, 0, NULL, 0},
+};
+
+/* Flags become overrides of the variables they stand for, consulted before the environment. */
+#define MAX_OVERRIDES 16
+typedef struct Overrides {
+    const char *name[MAX_OVERRIDES];
+    char *value[MAX_OVERRIDES];
+    size_t count;
+} Overrides;
+
+static void override_set(Overrides *o, const char *name, const char *value)
+{
+    for (size_t i = 0; i < o->count; i++) {
+        if (strcmp(o->name[i], name) == 0) {
+            free(o->value[i]);
+            o->value[i] = x_strdup(value);
+            return;
+        }
+    }
+    if (o->count < MAX_OVERRIDES) {
+        o->name[o->count] = name;
+        o->value[o->count++] = x_strdup(value);
+    }
+}
+
+static const char *override_getenv(const char *name, void *ctx)
+{
+    Overrides *o = ctx;
+    for (size_t i = 0; i < o->count; i++)
+        if (strcmp(o->name[i], name) == 0)
+            return o->value[i];
+    return getenv(name);
+}
+
+typedef struct Flags {
+    bool full, json, deep;
+    const char *to, *backup;
+    const char *flag_for_command[8]; /* command-specific flags seen, to check they fit */
+    size_t cmd_flag_count;
+} Flags;
+
+static bool flag_allowed(const char *command, const char *flag)
+{
+    static const struct {
+        const char *command, *flag;
+    } allowed[] = {
+        {"backup", "--full"},     {"restore", "--to"},   {"restore", "--backup"},
+        {"list", "--json"},       {"status", "--json"},  {"verify", "--backup"},
+        {"verify", "--deep"},
+    };
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        if (strcmp(allowed[i].command, command) == 0 && strcmp(allowed[i].flag, flag) == 0)
+            return true;
+    return false;
+}
+
+static void record_status(const Config *cfg, const char *what, bool ok, const Error *err,
+                          const char *name, int64_t duration_ms, uint64_t files, uint64_t bytes,
+                          const char *result)
+{
+    char t[32];
+    time_iso8601(time_now_ns() / 1000000000, t);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "result", ok ? result : "failed");
+    cJSON_AddStringToObject(o, "time", t);
+    if (name && name[0])
+        cJSON_AddStringToObject(o, "backup", name);
+    cJSON_AddNumberToObject(o, "duration_ms", (double)duration_ms);
+    cJSON_AddNumberToObject(o, "files", (double)files);
+    cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+    if (!ok)
+        cJSON_AddStringToObject(o, "error", err->msg);
+    char *text = cJSON_PrintUnformatted(o);
+    agent_status_record(cfg, what, text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+static int run_command(const char *command, const Config *cfg, const Flags *f, Error *err)
+{
+    bool ok;
+    if (strcmp(command, "backup") == 0) {
+        BackupOpts opts = {.full = f->full};
+        BackupResult res;
+        ok = backup_run(cfg, &opts, &res, err);
+        if (ok && res.created)
+            printf("%s\n", res.name);
+        if (cfg->target.kind != TARGET_NONE && cfg->source_count > 0)
+            record_status(cfg, "backup", ok, err, res.name, res.duration_ms, res.files,
+                          res.stored_bytes, res.created ? "ok" : "nothing-changed");
+    } else if (strcmp(command, "restore") == 0) {
+        RestoreOpts opts = {.to = f->to, .backup = f->backup};
+        RestoreResult res;
+        ok = restore_run(cfg, &opts, &res, err);
+        if (ok && !res.restored)
+            printf("no backup to restore in %s\n", cfg->target.url);
+        if (cfg->target.kind != TARGET_NONE)
+            record_status(cfg, "restore", ok, err, res.name, res.duration_ms, res.files,
+                          res.bytes, res.restored ? "ok" : "no-backup");
+    } else if (strcmp(command, "list") == 0) {
+        ok = list_run(cfg, f->json, err);
+    } else if (strcmp(command, "verify") == 0) {
+        VerifyOpts opts = {.backup = f->backup, .deep = f->deep};
+        ok = verify_run(cfg, &opts, err);
+    } else {
+        ok = status_run(cfg, f->json, err);
+    }
+    return ok ? EXIT_OK : agent_exit_code(err);
+}
+
+int main(int argc, char **argv)
+{
+    Overrides ov = {0};
+    Flags f = {0};
+    char *sources = NULL;
+    bool help = false, version = false, verbose = false;
+    int exit_code = EXIT_OK;
+    Config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    Error err = {0};
+
+    opterr = 0;
+    int c;
+    /* Options before the command ('+': stop at the first non-option, the command). */
+    while ((c = getopt_long(argc, argv, "+:hvV", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_REPO:
+            override_set(&ov, "HFSYNC_REPO", optarg);
+            break;
+        case OPT_SOURCE: {
+            char *s = sources ? str_printf("%s,%s", sources, optarg) : x_strdup(optarg);
+            free(sources);
+            sources = s;
+            break;
+        }
+        case OPT_PREFIX:
+            override_set(&ov, "HFSYNC_PREFIX", optarg);
+            break;
+        case OPT_ENV_FILE:
+            override_set(&ov, "HFSYNC_ENV_FILE", optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            override_set(&ov, "HFSYNC_LOG_LEVEL", optarg);
+            break;
+        case OPT_LOG_FORMAT:
+            override_set(&ov, "HFSYNC_LOG_FORMAT", optarg);
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            help = true;
+            break;
+        case 'V':
+            version = true;
+            break;
+        case OPT_FULL:
+        case OPT_TO:
+        case OPT_BACKUP:
+        case OPT_JSON:
+        case OPT_DEEP:
+            /* Command flags are only accepted after the command. */
+            fprintf(stderr, "hfsync: '%s' must follow the command it belongs to\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        case ':':
+            fprintf(stderr, "hfsync: option '%s' needs a value\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "hfsync: unknown option '%s'\nhint: see 'hfsync --help'\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (version) {
+        printf("hfsync %s\n", HFSYNC_VERSION);
+        return EXIT_OK;
+    }
+    const char *command = optind < argc ? argv[optind++] : NULL;
+    size_t cmd_index = sizeof(commands) / sizeof(commands[0]);
+    for (size_t i = 0; command && i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, command) == 0)
+            cmd_index = i;
+    if (command == NULL) {
+        fputs(usage_main, help ? stdout : stderr);
+        return help ? EXIT_OK : EXIT_USAGE;
+    }
+    if (cmd_index == sizeof(commands) / sizeof(commands[0])) {
+        fprintf(stderr, "hfsync: unknown command '%s'\nhint: see 'hfsync --help'\n", command);
+        return EXIT_USAGE;
+    }
+
+    /* Options after the command, in any order: global ones and the command's own. The command
+     * plays argv[0] of a fresh getopt scan (optind = 0 re-initialises glibc's getopt). */
+    int sub_argc = argc - optind + 1;
+    char **sub_argv = argv + optind - 1;
+    optind = 0;
+    int li;
+    while ((li = -1, c = getopt_long(sub_argc, sub_argv, ":hvV", long_options, &li)) != -1) {
+        char flag[64];
+        if (li >= 0)
+            snprintf(flag, sizeof(flag), "--%s", long_options[li].name);
+        else
+            snprintf(flag, sizeof(flag), "%s", sub_argv[optind - 1]);
+        switch (c) {
+        case OPT_REPO:
+            override_set(&ov, "HFSYNC_REPO", optarg);
+            break;
+        case OPT_SOURCE: {
+            char *s = sources ? str_printf("%s,%s", sources, optarg) : x_strdup(optarg);
+            free(sources);
+            sources = s;
+            break;
+        }
+        case OPT_PREFIX:
+            override_set(&ov, "HFSYNC_PREFIX", optarg);
+            break;
+        case OPT_ENV_FILE:
+            override_set(&ov, "HFSYNC_ENV_FILE", optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            override_set(&ov, "HFSYNC_LOG_LEVEL", optarg);
+            break;
+        case OPT_LOG_FORMAT:
+            override_set(&ov, "HFSYNC_LOG_FORMAT", optarg);
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            help = true;
+            break;
+        case 'V':
+            printf("hfsync %s\n", HFSYNC_VERSION);
+            return EXIT_OK;
+        case OPT_FULL:
+        case OPT_TO:
+        case OPT_BACKUP:
+        case OPT_JSON:
+        case OPT_DEEP: {
+            if (!flag_allowed(command, flag)) {
+                fprintf(stderr, "hfsync %s: unknown option '%s'\nhint: see 'hfsync %s --help'\n",
+                        command, flag, command);
+                return EXIT_USAGE;
+            }
+            if (c == OPT_FULL)
+                f.full = true;
+            else if (c == OPT_TO)
+                f.to = optarg;
+            else if (c == OPT_BACKUP)
+                f.backup = optarg;
+            else if (c == OPT_JSON)
+                f.json = true;
+            else
+                f.deep = true;
+            break;
+        }
+        case ':':
+            fprintf(stderr, "hfsync %s: option '%s' needs a value\n", command, flag);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "hfsync %s: unknown option '%s'\nhint: see 'hfsync %s --help'\n",
+                    command, flag, command);
+            return EXIT_USAGE;
+        }
+    }
+    if (help) {
+        fputs(commands[cmd_index].help, stdout);
+        return EXIT_OK;
+    }
+    if (optind < sub_argc) {
+        fprintf(stderr, "hfsync %s: unexpected argument '%s'\nhint: see 'hfsync %s --help'\n",
+                command, sub_argv[optind], command);
+        return EXIT_USAGE;
+    }
+    if (sources != NULL) {
+        override_set(&ov, "HFSYNC_SOURCES", sources);
+        override_set(&ov, "HFSYNC_SOURCE", "");
+        free(sources);
+    }
+    if (verbose)
+        override_set(&ov, "HFSYNC_LOG_LEVEL", "debug");
+
+    if (!config_load(&cfg, override_getenv, &ov, &err)) {
+        fprintf(stderr, "hfsync: %s\n", err.msg);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    log_setup(cfg.log_level, cfg.log_format);
+    if (f.to != NULL && f.to[0] != '/') {
+        fprintf(stderr, "hfsync restore: --to needs an absolute path, not '%s'\n", f.to);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    exit_code = run_command(command, &cfg, &f, &err);
+    if (exit_code != EXIT_OK)
+        log_error("%s", err.msg);
+out:
+    config_free(&cfg);
+    for (size_t i = 0; i < ov.count; i++)
+        free(ov.value[i]);
+    return exit_code;
+}
