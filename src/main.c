@@ -376,16 +376,14 @@ int main(int argc, char **argv)
                 command, sub_argv[optind], command);
         return EXIT_USAGE;
     }
-    if (sources != NULL) {
-        override_set(&ov, "HFSYNC_SOURCES", sources);
-        override_set(&ov, "HFSYNC_SOURCE", "");
-        free(sources);
-    }
     if (verbose)
         override_set(&ov, "HFSYNC_LOG_LEVEL", "debug");
 
-    if (!config_load(&cfg, override_getenv, &ov, &err)) {
-        fprintf(stderr, "hfsync: %s\n", err.msg);
+    /* --source replaces the configured list, whichever variable set it. */
+    if (!config_load(&cfg, override_getenv, &ov, &err) ||
+        (sources != NULL && !config_set(&cfg, "HFSYNC_SOURCES", sources, &err))) {
+        fprintf(stderr, "hfsync: %s%s\n", sources && cfg.target.url ? "--source: " : "",
+                err.msg);
         exit_code = EXIT_USAGE;
         goto out;
     }
@@ -399,6 +397,7 @@ int main(int argc, char **argv)
     if (exit_code != EXIT_OK)
         log_error("%s", err.msg);
 out:
+    free(sources);
     config_free(&cfg);
     for (size_t i = 0; i < ov.count; i++)
         free(ov.value[i]);

@@ -448,7 +448,8 @@ static bool loader_read_files(Loader *ld, Config *cfg, Error *err)
         cfg->env_file = x_strdup(path);
         return true;
     }
-    for (size_t i = 0; loader_openclaw_in_env(ld) && i < 2; i++) {
+    size_t n_files = loader_openclaw_in_env(ld) ? 2 : 0;
+    for (size_t i = 0; i < n_files; i++) {
         const char *f = config_openclaw_files[i];
         if (!fs_exists(f))
             continue;

@@ -53,6 +53,9 @@ TarWriter *tar_writer_new(Sink *out, Error *err)
         return NULL;
     }
     archive_write_set_format_pax_restricted(tw->a);
+    /* Linux names are bytes: store them as they are, with no locale conversion (which fails
+     * for UTF-8 names in the C locale containers usually run in). */
+    archive_write_set_format_option(tw->a, "pax", "hdrcharset", "BINARY");
     archive_write_set_bytes_per_block(tw->a, TAR_BLOCK_SIZE);
     archive_write_set_bytes_in_last_block(tw->a, 1);
     if (archive_write_open2(tw->a, tw, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
@@ -67,7 +70,7 @@ bool tar_writer_header(TarWriter *tw, const TarMember *m, Error *err)
 {
     struct archive_entry *e = tw->entry;
     archive_entry_clear(e);
-    archive_entry_set_pathname_utf8(e, m->name);
+    archive_entry_set_pathname(e, m->name);
     archive_entry_set_mtime(e, (time_t)m->mtime, m->mtime_nsec);
     archive_entry_set_uid(e, 0);
     archive_entry_set_gid(e, 0);
@@ -81,7 +84,7 @@ bool tar_writer_header(TarWriter *tw, const TarMember *m, Error *err)
         break;
     case TAR_SYMLINK:
         archive_entry_set_filetype(e, AE_IFLNK);
-        archive_entry_set_symlink_utf8(e, m->target);
+        archive_entry_set_symlink(e, m->target);
         break;
     default:
         return error_set(err, ERR_FAIL, "tar: cannot write member '%s' of this type", m->name);
@@ -192,9 +195,7 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
         return tar_reader_fail(tr, "read", err);
     memset(m, 0, sizeof(*m));
     tr->next_offset = 0;
-    m->name = archive_entry_pathname_utf8(e);
-    if (m->name == NULL)
-        m->name = archive_entry_pathname(e);
+    m->name = archive_entry_pathname(e);
     if (m->name == NULL)
         m->name = "";
     m->mode = archive_entry_perm(e);
@@ -223,9 +224,7 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
     }
     case AE_IFLNK:
         m->type = TAR_SYMLINK;
-        m->target = archive_entry_symlink_utf8(e);
-        if (m->target == NULL)
-            m->target = archive_entry_symlink(e);
+        m->target = archive_entry_symlink(e);
         break;
     default:
         m->type = TAR_OTHER;

@@ -1,0 +1,260 @@
+/* The byte pipeline: zstd, hash observers and tar, pushed through 1-byte, 7-byte and large
+ * buffers to hit every edge of every stage. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hfsync/stream.h"
+#include "hfsync/tar.h"
+#include "hfsync/util.h"
+#include "support/testutil.h"
+
+#define DATA_SIZE (3 * 1024 * 1024 + 17)
+
+static uint8_t *make_data(size_t size)
+{
+    uint8_t *d = malloc(size);
+    /* Half compressible text, half random: both zstd paths. */
+    for (size_t i = 0; i < size / 2; i++)
+        d[i] = "the quick brown fox jumps over the lazy dog\n"[i % 44];
+    test_fill_random(d + size / 2, size - size / 2, 42);
+    return d;
+}
+
+/* Compress `data` writing `wchunk` bytes at a time, decompress reading with `rchunk` from a
+ * source that hands out `schunk` bytes per read; the result must be identical. */
+static void roundtrip(size_t wchunk, size_t rchunk, size_t schunk, int threads)
+{
+    Error err = {0};
+    uint8_t *data = make_data(DATA_SIZE);
+    Sink *buf = buffer_sink_new();
+    Sink *hash = hash_sink_new(buf, HASH_SHA256);
+    Sink *z = zstd_sink_new(hash, 3, threads, &err);
+    assert_non_null(z);
+    for (size_t off = 0; off < DATA_SIZE; off += wchunk) {
+        size_t n = DATA_SIZE - off < wchunk ? DATA_SIZE - off : wchunk;
+        assert_true(sink_write(z, data + off, n, &err));
+    }
+    assert_true(sink_finish(z, &err));
+    size_t csize;
+    const uint8_t *cdata = buffer_sink_data(buf, &csize);
+    assert_true(csize < DATA_SIZE);
+    assert_int_equal(zstd_sink_produced(z), csize);
+
+    char hex1[HASH_HEX_SIZE], hex2[HASH_HEX_SIZE];
+    uint64_t hsize;
+    hash_sink_result(hash, hex1, &hsize);
+    assert_int_equal(hsize, csize);
+    hash_buffer_hex(HASH_SHA256, cdata, csize, hex2);
+    assert_string_equal(hex1, hex2);
+
+    Reader *src = buffer_reader_new(cdata, csize, schunk);
+    Reader *hr = hash_reader_new(src, HASH_SHA256);
+    Reader *zr = zstd_reader_new(hr, &err);
+    uint8_t *out = malloc(DATA_SIZE + 1);
+    size_t got = 0;
+    for (;;) {
+        size_t want = rchunk;
+        if (got + want > DATA_SIZE + 1)
+            want = DATA_SIZE + 1 - got;
+        ssize_t n = reader_read(zr, out + got, want, &err);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    assert_int_equal(got, DATA_SIZE);
+    assert_memory_equal(out, data, DATA_SIZE);
+    hash_reader_result(hr, hex2, &hsize);
+    assert_string_equal(hex1, hex2);
+    reader_free(zr);
+    reader_free(hr);
+    reader_free(src);
+    sink_free(z);
+    sink_free(hash);
+    sink_free(buf);
+    free(out);
+    free(data);
+}
+
+static void test_zstd_large_buffers(void **state)
+{
+    (void)state;
+    roundtrip(1 << 20, 1 << 20, 0, 1);
+}
+
+static void test_zstd_threads(void **state)
+{
+    (void)state;
+    roundtrip(100000, 65536, 4096, 2);
+}
+
+static void test_zstd_seven_byte_buffers(void **state)
+{
+    (void)state;
+    roundtrip(7, 7, 7, 1);
+}
+
+static void test_zstd_one_byte_reads(void **state)
+{
+    (void)state;
+    roundtrip(65536, 1, 1, 1);
+}
+
+static void test_zstd_truncated_is_corrupt(void **state)
+{
+    (void)state;
+    Error err = {0};
+    uint8_t *data = make_data(100000);
+    Sink *buf = buffer_sink_new();
+    Sink *z = zstd_sink_new(buf, 3, 1, &err);
+    assert_true(sink_write(z, data, 100000, &err) && sink_finish(z, &err));
+    size_t csize;
+    const uint8_t *cdata = buffer_sink_data(buf, &csize);
+    Reader *src = buffer_reader_new(cdata, csize - 10, 0);
+    Reader *zr = zstd_reader_new(src, &err);
+    uint8_t tmp[4096];
+    ssize_t n;
+    while ((n = reader_read(zr, tmp, sizeof(tmp), &err)) > 0)
+        ;
+    assert_int_equal(n, -1);
+    assert_int_equal(err.code, ERR_CORRUPT);
+    reader_free(zr);
+    reader_free(src);
+    sink_free(z);
+    sink_free(buf);
+    free(data);
+}
+
+static void test_zstd_restart_makes_independent_streams(void **state)
+{
+    (void)state;
+    Error err = {0};
+    Sink *a = buffer_sink_new(), *b = buffer_sink_new();
+    Sink *z = zstd_sink_new(a, 3, 2, &err);
+    assert_true(sink_write(z, "first stream", 12, &err) && sink_finish(z, &err));
+    zstd_sink_restart(z, b);
+    assert_int_equal(zstd_sink_produced(z), 0);
+    assert_true(sink_write(z, "second", 6, &err) && sink_finish(z, &err));
+    size_t size;
+    const uint8_t *d = buffer_sink_data(b, &size);
+    Reader *src = buffer_reader_new(d, size, 0);
+    Reader *zr = zstd_reader_new(src, &err);
+    char out[32] = {0};
+    assert_int_equal(reader_read_full(zr, out, sizeof(out), &err), 6);
+    assert_string_equal(out, "second");
+    reader_free(zr);
+    reader_free(src);
+    sink_free(z);
+    sink_free(a);
+    sink_free(b);
+}
+
+static void tar_roundtrip(size_t schunk)
+{
+    Error err = {0};
+    uint8_t *big = make_data(DATA_SIZE);
+    Sink *buf = buffer_sink_new();
+    Sink *z = zstd_sink_new(buf, 1, 1, &err);
+    TarWriter *tw = tar_writer_new(z, &err);
+    assert_non_null(tw);
+    TarMember d = {.name = "src/dir ü", .type = TAR_DIR, .mode = 0755, .mtime = 1700000000,
+                   .mtime_nsec = 123456789};
+    TarMember f = {.name = "src/dir ü/file.bin", .type = TAR_FILE, .mode = 0600,
+                   .mtime = 1700000001, .mtime_nsec = 1, .size = DATA_SIZE};
+    TarMember e = {.name = "src/empty", .type = TAR_FILE, .mode = 0644, .mtime = 5, .size = 0};
+    TarMember l = {.name = "src/link", .type = TAR_SYMLINK, .mode = 0777, .mtime = 7,
+                   .target = "dir ü/file.bin"};
+    assert_true(tar_writer_header(tw, &d, &err));
+    assert_true(tar_writer_header(tw, &f, &err));
+    assert_true(tar_writer_data(tw, big, DATA_SIZE, &err));
+    assert_true(tar_writer_header(tw, &e, &err));
+    assert_true(tar_writer_header(tw, &l, &err));
+    assert_true(tar_writer_close(tw, &err));
+    tar_writer_free(tw);
+
+    size_t csize;
+    const uint8_t *cdata = buffer_sink_data(buf, &csize);
+    Reader *src = buffer_reader_new(cdata, csize, schunk);
+    Reader *zr = zstd_reader_new(src, &err);
+    TarReader *tr = tar_reader_new(zr, &err);
+    assert_non_null(tr);
+    TarMember m;
+    assert_int_equal(tar_reader_next(tr, &m, &err), 1);
+    assert_string_equal(m.name, "src/dir ü");
+    assert_int_equal(m.type, TAR_DIR);
+    assert_int_equal(m.mode, 0755);
+    assert_int_equal(m.mtime_nsec, 123456789);
+    assert_int_equal(tar_reader_next(tr, &m, &err), 1);
+    assert_string_equal(m.name, "src/dir ü/file.bin");
+    assert_int_equal(m.size, DATA_SIZE);
+    assert_int_equal(m.mtime, 1700000001);
+    assert_int_equal(m.mtime_nsec, 1);
+    size_t got = 0;
+    const void *data;
+    size_t size;
+    int rc;
+    while ((rc = tar_reader_data(tr, &data, &size, &err)) == 1) {
+        assert_true(got + size <= DATA_SIZE);
+        assert_memory_equal(data, big + got, size);
+        got += size;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, DATA_SIZE);
+    assert_int_equal(tar_reader_next(tr, &m, &err), 1);
+    assert_string_equal(m.name, "src/empty");
+    assert_int_equal(m.size, 0);
+    assert_int_equal(tar_reader_next(tr, &m, &err), 1);
+    assert_int_equal(m.type, TAR_SYMLINK);
+    assert_string_equal(m.target, "dir ü/file.bin");
+    assert_int_equal(tar_reader_next(tr, &m, &err), 0);
+    tar_reader_free(tr);
+    reader_free(zr);
+    reader_free(src);
+    sink_free(z);
+    sink_free(buf);
+    free(big);
+}
+
+static void test_tar_roundtrip(void **state)
+{
+    (void)state;
+    tar_roundtrip(0);
+}
+
+static void test_tar_roundtrip_seven_byte_source(void **state)
+{
+    (void)state;
+    tar_roundtrip(7);
+}
+
+static void test_content_hash_is_truncated_blake2b(void **state)
+{
+    (void)state;
+    char hex[HASH_HEX_SIZE];
+    hash_buffer_hex(HASH_CONTENT, "abc", 3, hex);
+    /* BLAKE2b-512("abc") from RFC 7693 appendix A, first 32 bytes. */
+    assert_string_equal(hex, "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1");
+    hash_buffer_hex(HASH_SHA256, "abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zstd_large_buffers),
+        cmocka_unit_test(test_zstd_threads),
+        cmocka_unit_test(test_zstd_seven_byte_buffers),
+        cmocka_unit_test(test_zstd_one_byte_reads),
+        cmocka_unit_test(test_zstd_truncated_is_corrupt),
+        cmocka_unit_test(test_zstd_restart_makes_independent_streams),
+        cmocka_unit_test(test_tar_roundtrip),
+        cmocka_unit_test(test_tar_roundtrip_seven_byte_source),
+        cmocka_unit_test(test_content_hash_is_truncated_blake2b),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
