@@ -15,7 +15,7 @@ mkdir -p "$log_dir"
 run_one() { # name, command...
     local name=$1
     shift
-    local log="$log_dir/$name.log"
+    local log="$log_dir/${name//\//_}.log"
     local rc
     "$@" >"$log" 2>&1
     rc=$?

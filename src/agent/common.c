@@ -114,6 +114,8 @@ Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *
 
     char *obj = meta_sibling_path(meta, meta->manifest_name);
     if (!storage_get(st, obj, meta->manifest_size + 1, &data, &size, err)) {
+        if (err->code == ERR_NOT_FOUND) /* the backup is incomplete: an integrity problem */
+            err->code = ERR_CORRUPT;
         error_prefix(err, "manifest '%s'", obj);
         free(obj);
         goto out;

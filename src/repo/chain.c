@@ -91,12 +91,12 @@ bool chain_resolve(Storage *st, const char *meta_path, Chain *chain, Error *err)
         BackupMeta *m = meta_load(st, path, &e);
         if (m == NULL) {
             *err = e;
-            if (chain->count > 0) {
+            /* A backup named by the pointer or a parent that is gone: the target is damaged. */
+            if (e.code == ERR_NOT_FOUND)
+                err->code = ERR_CORRUPT;
+            if (chain->count > 0)
                 error_prefix(err, "parent of '%s' is missing or unreadable",
                              chain->metas[chain->count - 1]->path);
-                if (e.code == ERR_NOT_FOUND)
-                    err->code = ERR_CORRUPT;
-            }
             ok = false;
             goto out;
         }

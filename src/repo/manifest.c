@@ -264,7 +264,8 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
         return error_prefix(err, "line %zu: entry '%s'", line, source);
     if (strchr(source, '/') != NULL || !manifest_path_check(source, err) ||
         strcmp(source, ".") == 0)
-        return error_set(err, ERR_UNSAFE, "line %zu: invalid source name '%s'", line, source);
+        return error_set(err, ERR_UNSAFE, "line %zu: entry '%s/%s': invalid source name '%s'",
+                         line, source, path, source);
     int64_t v;
     if (strcmp(type, "file") == 0)
         e.type = ENTRY_FILE;
@@ -372,6 +373,19 @@ Manifest *manifest_read(Reader *in, Error *err)
         }
         size_t line_len = (size_t)(nl - line);
         line_no++;
+        /* A NUL would silently cut a name short once decoded into a C string. */
+        const char *nul = memmem(line, line_len, "\\u0000", 6);
+        if (nul != NULL) {
+            /* Show the name as it is written in the manifest, escapes and all. */
+            const char *from = nul, *to = nul + 6;
+            while (from > line && from[-1] != '"')
+                from--;
+            while (to < line + line_len && *to != '"')
+                to++;
+            ok = error_set(err, ERR_UNSAFE, "line %zu: name \"%.*s\" contains a NUL character",
+                           line_no, (int)(to - from), from);
+            break;
+        }
         cJSON *o = cJSON_ParseWithLength(line, line_len);
         if (o == NULL || !cJSON_IsObject(o)) {
             ok = error_set(err, ERR_CORRUPT, "line %zu is not a JSON object", line_no);
