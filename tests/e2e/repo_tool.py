@@ -268,9 +268,11 @@ def check_format(repo, snap=None, snap_backup=None):
         while x is not None and x in metas and x not in chain:
             chain.append(x)
             x = parent_name(metas[x])
-        keys = [(e.get("source", "").encode(), e.get("path", "").encode()) for e in ents]
+        # FORMAT.md §4: by source, then path bytewise, except that each source's root "." comes first.
+        keys = [(e.get("source", "").encode(), e.get("path") != ".", e.get("path", "").encode())
+                for e in ents]
         if keys != sorted(keys):
-            P(f"{where}: entries are not sorted by source, then path (bytewise)")
+            P(f"{where}: entries are not sorted by source, then root first, then path (bytewise)")
         if len(set(keys)) != len(keys):
             P(f"{where}: duplicate entries")
         types = {(e["source"], e["path"]): e["type"] for e in ents}
