@@ -361,7 +361,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     BackupMeta meta;
     memset(&meta, 0, sizeof(meta));
     char name[64];
-    bool ok = false;
+    bool ok = false, committed = false;
     const char *why_full = NULL;
 
     b.st = storage_open(&cfg->target, err);
@@ -508,7 +508,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     free(meta_path);
     if (!ok)
         goto out;
-    b.written_count = 0; /* committed: nothing to clean up */
+    committed = true; /* the pointer names it: nothing to clean up */
 
     res->created = true;
     snprintf(res->name, sizeof(res->name), "%s", name);
@@ -530,7 +530,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
              up_h, (double)res->duration_ms / 1000.0,
              b.warnings ? " (with warnings, see above)" : "");
 out:
-    if (!ok)
+    if (!ok && !committed)
         backup_cleanup(&b);
     for (size_t i = 0; i < b.written_count; i++)
         free(b.written[i]);

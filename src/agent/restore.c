@@ -230,6 +230,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     Dest *dests = NULL;
     char **roots = NULL;
     bool ok = false;
+    /* A --to directory this run creates is removed again if the restore fails. */
+    bool to_created = opts->to != NULL && !fs_exists(opts->to);
 
     if (!restore_pick(cfg, st, opts, &meta_path, err))
         goto out;
@@ -331,6 +333,8 @@ out:
             free(dests[i].staging);
         }
     }
+    if (!ok && to_created)
+        rmdir(opts->to); /* only if still empty: never removes anything else */
     free(dests);
     free(roots);
     manifest_free(m);
