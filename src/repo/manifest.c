@@ -82,8 +82,12 @@ static int manifest_path_cmp(const char *a, const char *b)
 int manifest_cmp(const Manifest *ma, const ManifestEntry *a, const Manifest *mb,
                  const ManifestEntry *b)
 {
-    int c = strcmp(ma->sources[a->source], mb->sources[b->source]);
-    return c != 0 ? c : manifest_path_cmp(a->path, b->path);
+    if (ma != mb || a->source != b->source) {
+        int c = strcmp(ma->sources[a->source], mb->sources[b->source]);
+        if (c != 0)
+            return c;
+    }
+    return manifest_path_cmp(a->path, b->path);
 }
 
 static const Manifest *manifest_sorting;
@@ -95,6 +99,12 @@ static int manifest_qsort_cmp(const void *a, const void *b)
 
 void manifest_sort(Manifest *m)
 {
+    /* Manifests are written in order: reading one back needs only this check. */
+    size_t i = 1;
+    while (i < m->count && manifest_cmp(m, &m->entries[i - 1], m, &m->entries[i]) <= 0)
+        i++;
+    if (i >= m->count)
+        return;
     manifest_sorting = m;
     qsort(m->entries, m->count, sizeof(ManifestEntry), manifest_qsort_cmp);
     manifest_sorting = NULL;
@@ -314,6 +324,10 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
  * the same source, nothing below a root that is a file. */
 static bool manifest_check_tree(Manifest *m, Error *err)
 {
+    /* Siblings are adjacent runs in manifest order: remember the last parent that checked out. */
+    const char *ok_parent = NULL;
+    size_t ok_parent_len = 0;
+    uint16_t ok_source = 0;
     for (size_t i = 0; i < m->count; i++) {
         ManifestEntry *e = &m->entries[i];
         const char *src = m->sources[e->source];
@@ -322,10 +336,19 @@ static bool manifest_check_tree(Manifest *m, Error *err)
         if (strcmp(e->path, ".") == 0)
             continue;
         const char *slash = strrchr(e->path, '/');
-        char *parent = slash ? x_strndup(e->path, (size_t)(slash - e->path)) : x_strdup(".");
+        size_t plen = slash ? (size_t)(slash - e->path) : 0;
+        if (ok_parent != NULL && ok_source == e->source && plen == ok_parent_len &&
+            memcmp(ok_parent, slash ? e->path : ".", slash ? plen : 1) == 0)
+            continue;
+        char *parent = slash ? x_strndup(e->path, plen) : x_strdup(".");
         ManifestEntry *p = manifest_find(m, src, parent);
         bool ok = p != NULL && p->type == ENTRY_DIR;
         free(parent);
+        if (ok) {
+            ok_parent = p->path;
+            ok_parent_len = slash ? plen : 0;
+            ok_source = e->source;
+        }
         if (!ok)
             return error_set(err, ERR_UNSAFE,
                              "entry '%s/%s': its parent is not a directory of the backup", src,

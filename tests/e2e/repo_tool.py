@@ -590,6 +590,10 @@ def hostile(repo, name, rule, arg):
 
     mems.sort(key=mkey)
     refresh_meta(repo, name, header, ents, {0: mems})
+    if rule == "source-dotdot":  # keep the meta's source list consistent with the manifest
+        meta = load_meta(repo, name)
+        meta["hfsync"]["sources"] = sorted(set(meta["hfsync"].get("sources", [])) | {".."})
+        save_meta(repo, name, meta)
 
 
 def main():
