@@ -43,20 +43,22 @@ static const struct {
     const char *name;
     const char *help;
 } commands[] = {
-    {"backup", "usage: hfsync backup [--full]\n\n"
-               "Take one backup of the configured sources. It is incremental (only new and changed\n"
-               "entries are stored) unless there is no backup yet, --full is given, the chain has\n"
-               "HFSYNC_MAX_INCREMENTALS incrementals, or the latest backup is in the original\n"
-               "script's format. When nothing changed, nothing is written.\n"
-               "Prints the new backup's name on stdout.\n\n"
-               "  --full    start a new chain with a full backup\n"},
-    {"restore", "usage: hfsync restore [--to DIR] [--backup NAME]\n\n"
-                "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
-                "times; files deleted before that backup stay deleted. Everything is built in a\n"
-                "staging directory beside each destination and swapped in only when complete and\n"
-                "verified; on any failure the live data is left untouched.\n\n"
-                "  --to DIR       restore each source NAME into DIR/NAME instead of its live path\n"
-                "  --backup NAME  restore this backup (see 'hfsync list') instead of the latest\n"},
+    {"backup",
+     "usage: hfsync backup [--full]\n\n"
+     "Take one backup of the configured sources. It is incremental (only new and changed\n"
+     "entries are stored) unless there is no backup yet, --full is given, the chain has\n"
+     "HFSYNC_MAX_INCREMENTALS incrementals, or the latest backup is in the original\n"
+     "script's format. When nothing changed, nothing is written.\n"
+     "Prints the new backup's name on stdout.\n\n"
+     "  --full    start a new chain with a full backup\n"},
+    {"restore",
+     "usage: hfsync restore [--to DIR] [--backup NAME]\n\n"
+     "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
+     "times; files deleted before that backup stay deleted. Everything is built in a\n"
+     "staging directory beside each destination and swapped in only when complete and\n"
+     "verified; on any failure the live data is left untouched.\n\n"
+     "  --to DIR       restore each source NAME into DIR/NAME instead of its live path\n"
+     "  --backup NAME  restore this backup (see 'hfsync list') instead of the latest\n"},
     {"list", "usage: hfsync list [--json]\n\nList the backups on the target, newest first.\n\n"
              "  --json    machine-readable output\n"},
     {"verify", "usage: hfsync verify [--backup NAME] [--deep]\n\n"
@@ -147,9 +149,8 @@ static bool flag_allowed(const char *command, const char *flag)
     static const struct {
         const char *command, *flag;
     } allowed[] = {
-        {"backup", "--full"},     {"restore", "--to"},   {"restore", "--backup"},
-        {"list", "--json"},       {"status", "--json"},  {"verify", "--backup"},
-        {"verify", "--deep"},
+        {"backup", "--full"}, {"restore", "--to"},    {"restore", "--backup"}, {"list", "--json"},
+        {"status", "--json"}, {"verify", "--backup"}, {"verify", "--deep"},
     };
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (strcmp(allowed[i].command, command) == 0 && strcmp(allowed[i].flag, flag) == 0)
@@ -198,8 +199,8 @@ static int run_command(const char *command, const Config *cfg, const Flags *f, E
         if (ok && !res.restored)
             printf("no backup to restore in %s\n", cfg->target.url);
         if (cfg->target.kind != TARGET_NONE)
-            record_status(cfg, "restore", ok, err, res.name, res.duration_ms, res.files,
-                          res.bytes, res.restored ? "ok" : "no-backup");
+            record_status(cfg, "restore", ok, err, res.name, res.duration_ms, res.files, res.bytes,
+                          res.restored ? "ok" : "no-backup");
     } else if (strcmp(command, "list") == 0) {
         ok = list_run(cfg, f->json, err);
     } else if (strcmp(command, "verify") == 0) {
@@ -382,8 +383,7 @@ int main(int argc, char **argv)
     /* --source replaces the configured list, whichever variable set it. */
     if (!config_load(&cfg, override_getenv, &ov, &err) ||
         (sources != NULL && !config_set(&cfg, "HFSYNC_SOURCES", sources, &err))) {
-        fprintf(stderr, "hfsync: %s%s\n", sources && cfg.target.url ? "--source: " : "",
-                err.msg);
+        fprintf(stderr, "hfsync: %s%s\n", sources && cfg.target.url ? "--source: " : "", err.msg);
         exit_code = EXIT_USAGE;
         goto out;
     }

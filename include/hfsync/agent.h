@@ -44,8 +44,8 @@ typedef struct BackupOpts {
 } BackupOpts;
 
 typedef struct BackupResult {
-    bool created;   /* false: nothing changed, nothing written */
-    char name[64];  /* the new backup's name */
+    bool created;  /* false: nothing changed, nothing written */
+    char name[64]; /* the new backup's name */
     bool full;
     uint64_t files, stored_bytes, uploaded_bytes, volumes;
     uint64_t added, changed, deleted;

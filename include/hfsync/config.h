@@ -29,10 +29,10 @@ typedef enum TargetKind {
 
 typedef struct Target {
     TargetKind kind;
-    char *url;    /* as given (normalised), never holds credentials */
-    char *path;   /* FILE: absolute directory; MEM: name; S3: key prefix ("" if none);
-                     HF: folder inside the repo ("" if none) */
-    char *bucket; /* S3 only */
+    char *url;       /* as given (normalised), never holds credentials */
+    char *path;      /* FILE: absolute directory; MEM: name; S3: key prefix ("" if none);
+                        HF: folder inside the repo ("" if none) */
+    char *bucket;    /* S3 only */
     char *repo_type; /* HF only: "dataset" (default), "model" or "space" */
     char *repo_id;   /* HF only: "ns/name" */
 } Target;
@@ -54,11 +54,11 @@ typedef struct Config {
     char **excludes; /* glob patterns, see exclude.h */
     size_t exclude_count;
 
-    uint64_t volume_size;   /* HFSYNC_VOLUME_SIZE, default 256M */
-    int compression_level;  /* HFSYNC_COMPRESSION_LEVEL, zstd 1..19, default 3 */
-    int threads;            /* HFSYNC_THREADS, 0 = number of cores */
-    int max_incrementals;   /* HFSYNC_MAX_INCREMENTALS, default 10 */
-    bool restore_setid;     /* HFSYNC_RESTORE_SETID, default false: strip setuid/setgid */
+    uint64_t volume_size;          /* HFSYNC_VOLUME_SIZE, default 256M */
+    int compression_level;         /* HFSYNC_COMPRESSION_LEVEL, zstd 1..19, default 3 */
+    int threads;                   /* HFSYNC_THREADS, 0 = number of cores */
+    int max_incrementals;          /* HFSYNC_MAX_INCREMENTALS, default 10 */
+    bool restore_setid;            /* HFSYNC_RESTORE_SETID, default false: strip setuid/setgid */
     int64_t progress_interval_sec; /* HFSYNC_PROGRESS_INTERVAL, default 10 */
 
     char *work_dir;  /* HFSYNC_WORK_DIR, default $TMPDIR or /tmp, + "/hfsync" */
@@ -106,7 +106,6 @@ bool config_parse_int(const char *name, const char *value, long min, long max, l
  */
 typedef void (*EnvFileFn)(const char *key, const char *value, void *ctx);
 bool envfile_parse(const char *path, EnvFileFn fn, void *ctx, Error *err);
-bool envfile_parse_text(const char *text, const char *origin, EnvFileFn fn, void *ctx,
-                        Error *err);
+bool envfile_parse_text(const char *text, const char *origin, EnvFileFn fn, void *ctx, Error *err);
 
 #endif

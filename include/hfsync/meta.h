@@ -36,7 +36,7 @@ typedef struct BackupMeta {
     char *parent; /* path of the parent's .meta.json, NULL for a full backup */
     char **volumes;
     size_t volume_count;
-    char *checksum; /* "sha256:<hex>" */
+    char *checksum;    /* "sha256:<hex>" */
     int64_t created;   /* created_at_utc, epoch seconds */
     int64_t last_full; /* last_full_backup_time, epoch seconds */
     uint64_t file_count;

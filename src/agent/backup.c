@@ -154,8 +154,12 @@ static bool backup_file(BackupCtx *b, ManifestEntry *e, const char *local, const
         e->mtime_nsec = (int32_t)sb.st_mtim.tv_nsec;
         e->mode = sb.st_mode & 07777;
     }
-    TarMember m = {.name = member, .type = TAR_FILE, .mode = e->mode, .mtime = e->mtime,
-                   .mtime_nsec = e->mtime_nsec, .size = e->size};
+    TarMember m = {.name = member,
+                   .type = TAR_FILE,
+                   .mode = e->mode,
+                   .mtime = e->mtime,
+                   .mtime_nsec = e->mtime_nsec,
+                   .size = e->size};
     if (!tar_writer_header(b->tw, &m, err)) {
         close(fd);
         return error_prefix(err, "'%s'", local);
@@ -193,7 +197,8 @@ static bool backup_file(BackupCtx *b, ManifestEntry *e, const char *local, const
     close(fd);
     if (short_read || changed) {
         log_warn("'%s' changed while it was being read; this backup holds a possibly "
-                 "inconsistent copy and the next backup stores it again", local);
+                 "inconsistent copy and the next backup stores it again",
+                 local);
         e->mtime = 0;
         e->mtime_nsec = 0;
         b->warnings++;
@@ -227,8 +232,11 @@ static bool backup_entries(BackupCtx *b, Error *err)
             if (!backup_file(b, e, local, member, err))
                 return error_prefix(err, "volume %u", b->volume);
         } else {
-            TarMember m = {.name = member, .type = e->type == ENTRY_DIR ? TAR_DIR : TAR_SYMLINK,
-                           .mode = e->mode, .mtime = e->mtime, .mtime_nsec = e->mtime_nsec,
+            TarMember m = {.name = member,
+                           .type = e->type == ENTRY_DIR ? TAR_DIR : TAR_SYMLINK,
+                           .mode = e->mode,
+                           .mtime = e->mtime,
+                           .mtime_nsec = e->mtime_nsec,
                            .target = e->target};
             if (!tar_writer_header(b->tw, &m, err))
                 return error_prefix(err, "volume %u: '%s'", b->volume, local);
@@ -410,16 +418,16 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
     if (!full && added + changed + deleted == 0) {
         log_info("backup: nothing changed since %s (%llu files, %llu dirs checked); no backup "
-                 "made", prev->name, (unsigned long long)scan.files,
-                 (unsigned long long)scan.dirs);
+                 "made",
+                 prev->name, (unsigned long long)scan.files, (unsigned long long)scan.dirs);
         res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
         ok = true;
         goto out;
     }
     log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
              full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
-             (unsigned long long)added, (unsigned long long)changed,
-             (unsigned long long)deleted, (unsigned long long)b.cur->count);
+             (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
+             (unsigned long long)b.cur->count);
 
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     b.all_hasher = hasher_new(HASH_SHA256);
@@ -500,8 +508,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     ok = storage_put(b.st, meta_path, json, strlen(json), err);
     free(json);
     if (ok) {
-        ok = pointer_write(b.st, meta_path, cfg->target.repo_id ? cfg->target.repo_id
-                                                                : cfg->target.url, err);
+        ok = pointer_write(b.st, meta_path,
+                           cfg->target.repo_id ? cfg->target.repo_id : cfg->target.url, err);
     } else {
         error_prefix(err, "backup %s: metadata '%s'", name, meta_path);
     }
@@ -526,9 +534,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     size_human(b.stored_bytes, stored_h);
     size_human(meta.bytes_uploaded, up_h);
     log_info("backup %s done: %llu files (%s) in %zu volume%s, %s written, %.1f s%s", name,
-             (unsigned long long)b.stored_files, stored_h, b.vcount, b.vcount == 1 ? "" : "s",
-             up_h, (double)res->duration_ms / 1000.0,
-             b.warnings ? " (with warnings, see above)" : "");
+             (unsigned long long)b.stored_files, stored_h, b.vcount, b.vcount == 1 ? "" : "s", up_h,
+             (double)res->duration_ms / 1000.0, b.warnings ? " (with warnings, see above)" : "");
 out:
     if (!ok && !committed)
         backup_cleanup(&b);

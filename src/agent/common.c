@@ -1,4 +1,5 @@
-/* Helpers several commands share: exit codes, the local cache, manifest loading, status, progress. */
+/* Helpers several commands share: exit codes, the local cache, manifest loading, status, progress.
+ */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>

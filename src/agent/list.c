@@ -26,8 +26,8 @@ bool list_run(const Config *cfg, bool json, Error *err)
     char *latest = NULL;
     BackupMeta **metas = NULL;
     size_t count = 0;
-    bool ok = pointer_read(st, &latest, err) && chain_list_all(st, cfg->prefix, &metas, &count,
-                                                               err);
+    bool ok =
+        pointer_read(st, &latest, err) && chain_list_all(st, cfg->prefix, &metas, &count, err);
     if (ok && json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "target", cfg->target.url);
@@ -76,8 +76,8 @@ bool list_run(const Config *cfg, bool json, Error *err)
             bool is_latest = latest && strcmp(latest, m->path) == 0;
             printf("%-22s %-11s %-8s %-20s %8llu %10s %4zu  %s%s\n", m->name,
                    m->full ? "full" : "incremental", m->chain_id, t,
-                   (unsigned long long)m->file_count, size, m->volume_count,
-                   parent ? parent : "-", is_latest ? "  (latest)" : "");
+                   (unsigned long long)m->file_count, size, m->volume_count, parent ? parent : "-",
+                   is_latest ? "  (latest)" : "");
         }
     }
     for (size_t i = 0; i < count; i++)

@@ -51,8 +51,10 @@ static bool restore_dests(const Config *cfg, const RestoreOpts *opts, const Mani
         } else {
             const char *p = restore_configured_path(cfg, name);
             if (p == NULL)
-                return error_set(err, ERR_USAGE, "the backup holds source '%s', which is not "
-                                 "configured here", name) ||
+                return error_set(err, ERR_USAGE,
+                                 "the backup holds source '%s', which is not "
+                                 "configured here",
+                                 name) ||
                        error_hint(err, "add it to HFSYNC_SOURCES, or restore with --to DIR");
             char real[PATH_MAX];
             struct stat sb;
@@ -222,8 +224,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     int64_t t0 = time_monotonic_ns();
     memset(res, 0, sizeof(*res));
     /* HFSYNC_RESTORE_REPO (or the script's OPENCLAW_RESTORE_DATASET_REPO) names another source. */
-    const Target *from = cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target
-                                                                   : &cfg->target;
+    const Target *from =
+        cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target : &cfg->target;
     Storage *st = storage_open(from, err);
     if (st == NULL)
         return false;
@@ -248,8 +250,10 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     const BackupMeta *target = chain.metas[chain.count - 1];
     snprintf(res->name, sizeof(res->name), "%s", target->name);
     if (!target->native) {
-        error_set(err, ERR_FAIL, "backup '%s' was written by the original OpenClaw script; "
-                  "restoring that format is not supported by this build yet", target->name);
+        error_set(err, ERR_FAIL,
+                  "backup '%s' was written by the original OpenClaw script; "
+                  "restoring that format is not supported by this build yet",
+                  target->name);
         goto out;
     }
     m = agent_manifest_load(cfg, st, target, err);
@@ -272,8 +276,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
         }
     Progress progress;
     progress_begin(&progress, cfg, "restore", total_files, total_bytes);
-    VolumeJob job = {.cfg = cfg, .st = st, .manifest = m, .dest_roots = roots,
-                     .progress = &progress};
+    VolumeJob job = {
+        .cfg = cfg, .st = st, .manifest = m, .dest_roots = roots, .progress = &progress};
     /* Each backup of the chain supplies the files whose ref names it, volume by volume. */
     for (size_t k = 0; k < chain.count; k++) {
         const BackupMeta *bm = chain.metas[k];
@@ -286,9 +290,11 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
                 continue;
             if (e->volume > bm->volume_count) {
                 free(need);
-                error_set(err, ERR_CORRUPT, "manifest of '%s': file '%s/%s' is in volume %u of "
-                          "backup '%s', which has %zu", target->name, m->sources[e->source],
-                          e->path, e->volume, bm->name, bm->volume_count);
+                error_set(err, ERR_CORRUPT,
+                          "manifest of '%s': file '%s/%s' is in volume %u of "
+                          "backup '%s', which has %zu",
+                          target->name, m->sources[e->source], e->path, e->volume, bm->name,
+                          bm->volume_count);
                 goto out;
             }
             need[e->volume] = 1;

@@ -53,7 +53,8 @@ static bool scan_entry(Walk *w, int dirfd, const char *name, Error *err)
     }
     if (!scan_name_ok(name)) {
         log_warn("skipping an entry of '%s/%s': its name contains control characters, which "
-                 "backups cannot carry safely", w->root, w->rel);
+                 "backups cannot carry safely",
+                 w->root, w->rel);
         w->stats->skipped++;
         return true;
     }

@@ -27,8 +27,7 @@ static bool verify_object(Storage *st, const BackupMeta *m, const char *object, 
     return ok;
 }
 
-static bool verify_one(const Config *cfg, Storage *st, const BackupMeta *m, bool deep,
-                       Error *err)
+static bool verify_one(const Config *cfg, Storage *st, const BackupMeta *m, bool deep, Error *err)
 {
     Chain chain = {0};
     if (!chain_resolve(st, m->path, &chain, err))
@@ -47,7 +46,8 @@ static bool verify_one(const Config *cfg, Storage *st, const BackupMeta *m, bool
         }
         if (deep)
             log_warn("verify %s: deep checks of the original script's format are not supported "
-                     "yet; checked that its volumes exist", m->name);
+                     "yet; checked that its volumes exist",
+                     m->name);
         return true;
     }
     if (!verify_object(st, m, m->manifest_name, m->manifest_size, err))

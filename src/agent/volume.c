@@ -85,9 +85,10 @@ static bool volume_extract(VolumeJob *job, TarReader *tr, ManifestEntry *e, cons
     uint8_t digest[HASH_SIZE];
     hasher_final(content, digest);
     if (ok && written != e->size)
-        ok = error_set(err, ERR_CORRUPT, "file '%s' has %llu bytes in the volume, the manifest "
-                       "says %llu", member, (unsigned long long)written,
-                       (unsigned long long)e->size);
+        ok = error_set(err, ERR_CORRUPT,
+                       "file '%s' has %llu bytes in the volume, the manifest "
+                       "says %llu",
+                       member, (unsigned long long)written, (unsigned long long)e->size);
     if (ok && memcmp(digest, e->hash, HASH_SIZE) != 0)
         ok = error_set(err, ERR_CORRUPT, "file '%s' does not match its recorded hash", member);
     if (ok && fd >= 0) {
@@ -96,7 +97,8 @@ static bool volume_extract(VolumeJob *job, TarReader *tr, ManifestEntry *e, cons
             mode &= ~(mode_t)(S_ISUID | S_ISGID);
             if (!job->setid_warned)
                 log_warn("restoring '%s' without its setuid/setgid bits (set "
-                         "HFSYNC_RESTORE_SETID=1 to keep them)", member);
+                         "HFSYNC_RESTORE_SETID=1 to keep them)",
+                         member);
             job->setid_warned = true;
         }
         struct timespec ts[2] = {{e->mtime, e->mtime_nsec}, {e->mtime, e->mtime_nsec}};
@@ -133,13 +135,15 @@ static bool volume_members(VolumeJob *job, TarReader *tr, uint32_t number, Error
             break;
         }
         if (mb.type == TAR_OTHER || mb.type == TAR_HARDLINK) {
-            ok = error_set(err, ERR_UNSAFE, "member '%s' is a %s; only files, directories and "
-                           "symlinks are restored", mb.name,
+            ok = error_set(err, ERR_UNSAFE,
+                           "member '%s' is a %s; only files, directories and "
+                           "symlinks are restored",
+                           mb.name,
                            mb.type == TAR_HARDLINK ? "hard link" : "device, fifo or socket");
             break;
         }
         ManifestEntry *e = manifest_find(m, source, path);
-        EntryType want = mb.type == TAR_FILE ? ENTRY_FILE
+        EntryType want = mb.type == TAR_FILE  ? ENTRY_FILE
                          : mb.type == TAR_DIR ? ENTRY_DIR
                                               : ENTRY_SYMLINK;
         if (job->own && (e == NULL || e->type != want)) {
@@ -201,9 +205,10 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
     uint64_t size;
     hash_reader_result(hash, hex, &size);
     if (size != vi->size || strcmp(hex, vi->sha256) != 0) {
-        error_set(err, ERR_CORRUPT, "%llu bytes with sha256 %.12s…, the backup recorded %llu "
-                  "bytes with sha256 %.12s…", (unsigned long long)size, hex,
-                  (unsigned long long)vi->size, vi->sha256);
+        error_set(err, ERR_CORRUPT,
+                  "%llu bytes with sha256 %.12s…, the backup recorded %llu "
+                  "bytes with sha256 %.12s…",
+                  (unsigned long long)size, hex, (unsigned long long)vi->size, vi->sha256);
         goto out;
     }
     ok = true;

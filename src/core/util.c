@@ -182,8 +182,7 @@ bool fs_read_file(const char *path, size_t max_size, char **out, size_t *out_siz
             if (cap > max_size) {
                 free(buf);
                 close(fd);
-                return error_set(err, ERR_CORRUPT, "'%s' is larger than %zu bytes", path,
-                                 max_size);
+                return error_set(err, ERR_CORRUPT, "'%s' is larger than %zu bytes", path, max_size);
             }
             cap *= 2;
             buf = x_realloc(buf, cap);

@@ -167,8 +167,7 @@ static int chain_meta_newest_first(const void *a, const void *b)
     return strcmp(y->name, x->name);
 }
 
-bool chain_list_all(Storage *st, const char *prefix, BackupMeta ***metas, size_t *count,
-                    Error *err)
+bool chain_list_all(Storage *st, const char *prefix, BackupMeta ***metas, size_t *count, Error *err)
 {
     MetaList l = {0};
     char *pfx = prefix[0] ? str_printf("%s/", prefix) : x_strdup("");

@@ -266,16 +266,15 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
     const char *source = json_str(o, "source"), *path = json_str(o, "path");
     const char *type = json_str(o, "type"), *ref = json_str(o, "ref");
     if (source == NULL || path == NULL || type == NULL || ref == NULL)
-        return error_set(err, ERR_CORRUPT, "line %zu: entry lacks source, path, type or ref",
-                         line);
+        return error_set(err, ERR_CORRUPT, "line %zu: entry lacks source, path, type or ref", line);
     ManifestEntry e;
     memset(&e, 0, sizeof(e));
     if (!manifest_path_check(path, err))
         return error_prefix(err, "line %zu: entry '%s'", line, source);
     if (strchr(source, '/') != NULL || !manifest_path_check(source, err) ||
         strcmp(source, ".") == 0)
-        return error_set(err, ERR_UNSAFE, "line %zu: entry '%s/%s': invalid source name '%s'",
-                         line, source, path, source);
+        return error_set(err, ERR_UNSAFE, "line %zu: entry '%s/%s': invalid source name '%s'", line,
+                         source, path, source);
     int64_t v;
     if (strcmp(type, "file") == 0)
         e.type = ENTRY_FILE;
@@ -284,8 +283,10 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
     else if (strcmp(type, "symlink") == 0)
         e.type = ENTRY_SYMLINK;
     else
-        return error_set(err, ERR_UNSAFE, "entry '%s/%s' has type '%s'; only file, dir and "
-                         "symlink are allowed", source, path, type);
+        return error_set(err, ERR_UNSAFE,
+                         "entry '%s/%s' has type '%s'; only file, dir and "
+                         "symlink are allowed",
+                         source, path, type);
     if (!json_int(o, "mode", 0, 07777, &v))
         return error_set(err, ERR_CORRUPT, "entry '%s/%s': bad mode", source, path);
     e.mode = (uint32_t)v;
@@ -307,8 +308,7 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
     if (e.type == ENTRY_SYMLINK) {
         const char *target = json_str(o, "target");
         if (target == NULL || target[0] == '\0' || strlen(target) > MANIFEST_PATH_MAX)
-            return error_set(err, ERR_CORRUPT, "entry '%s/%s': bad symlink target", source,
-                             path);
+            return error_set(err, ERR_CORRUPT, "entry '%s/%s': bad symlink target", source, path);
         e.target = (char *)target;
     }
     if (m->source_count >= MANIFEST_MAX_TABLE || m->ref_count >= MANIFEST_MAX_TABLE)
@@ -434,8 +434,8 @@ Manifest *manifest_read(Reader *in, Error *err)
     if (ok && !header)
         ok = error_set(err, ERR_CORRUPT, "manifest is empty");
     if (ok && m->count != expected)
-        ok = error_set(err, ERR_CORRUPT, "manifest has %zu entries, its header says %zu",
-                       m->count, expected);
+        ok = error_set(err, ERR_CORRUPT, "manifest has %zu entries, its header says %zu", m->count,
+                       expected);
     if (ok) {
         manifest_sort(m);
         ok = manifest_check_tree(m, err);

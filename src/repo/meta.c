@@ -61,8 +61,10 @@ static bool meta_parse_hfsync(BackupMeta *m, const cJSON *h, Error *err)
     m->native = true;
     m->format = jnum(h, "format", &v) ? (int)v : 0;
     if (m->format != 1)
-        return error_set(err, ERR_CORRUPT, "unsupported hfsync format %d; this hfsync reads "
-                         "format 1", m->format);
+        return error_set(err, ERR_CORRUPT,
+                         "unsupported hfsync format %d; this hfsync reads "
+                         "format 1",
+                         m->format);
     const char *name = js(h, "name");
     if (!meta_name_ok(name))
         return error_set(err, ERR_CORRUPT, "bad backup name");
@@ -142,7 +144,7 @@ BackupMeta *meta_parse(const char *json, const char *path, Error *err)
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(o, "parent");
     if (cJSON_IsString(parent)) {
         if (!meta_name_ok(strrchr(parent->valuestring, '/') ? strrchr(parent->valuestring, '/') + 1
-                                                             : parent->valuestring) ||
+                                                            : parent->valuestring) ||
             strstr(parent->valuestring, "..") != NULL || parent->valuestring[0] == '/') {
             error_set(err, ERR_CORRUPT, "bad parent path");
             goto out;

@@ -266,8 +266,8 @@ static void file_free(Storage *st)
 }
 
 static const StorageDriver file_driver = {
-    "file", file_write_open, file_read_open, file_info, file_list, file_remove, file_describe,
-    file_free,
+    "file",    file_write_open, file_read_open, file_info,
+    file_list, file_remove,     file_describe,  file_free,
 };
 
 Storage *storage_file_open(const char *root, Error *err)

@@ -100,9 +100,9 @@ typedef struct ZstdReader {
     uint8_t *in;
     size_t in_cap;
     ZSTD_inBuffer inb;
-    bool eof;      /* the source is exhausted */
-    size_t last;   /* last ZSTD_decompressStream hint: 0 means a frame just ended */
-    bool started;  /* at least one byte of input was seen */
+    bool eof;     /* the source is exhausted */
+    size_t last;  /* last ZSTD_decompressStream hint: 0 means a frame just ended */
+    bool started; /* at least one byte of input was seen */
 } ZstdReader;
 
 static ssize_t zstd_reader_read(Reader *reader, uint8_t *buf, size_t cap, Error *err)

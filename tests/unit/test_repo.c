@@ -19,18 +19,29 @@ static Manifest *sample_manifest(void)
     Manifest *m = manifest_new("20261121-101500F");
     uint16_t s = manifest_source_index(m, "state");
     uint16_t r = manifest_ref_index(m, "20261121-101500F");
-    ManifestEntry e = {.source = s, .ref = r, .type = ENTRY_DIR, .mode = 0755, .mtime = 1,
-                       .path = "."};
+    ManifestEntry e = {
+        .source = s, .ref = r, .type = ENTRY_DIR, .mode = 0755, .mtime = 1, .path = "."};
     manifest_add(m, &e);
     e.path = "a b";
     manifest_add(m, &e);
-    e = (ManifestEntry){.source = s, .ref = r, .type = ENTRY_FILE, .mode = 0600,
-                        .mtime = 1700000000, .mtime_nsec = 999999999, .size = 12,
-                        .volume = 1, .path = "a b/ü.txt"};
+    e = (ManifestEntry){.source = s,
+                        .ref = r,
+                        .type = ENTRY_FILE,
+                        .mode = 0600,
+                        .mtime = 1700000000,
+                        .mtime_nsec = 999999999,
+                        .size = 12,
+                        .volume = 1,
+                        .path = "a b/ü.txt"};
     memset(e.hash, 0xab, HASH_SIZE);
     manifest_add(m, &e);
-    e = (ManifestEntry){.source = s, .ref = r, .type = ENTRY_SYMLINK, .mode = 0777, .mtime = 3,
-                        .path = "-link", .target = "/abs/target"};
+    e = (ManifestEntry){.source = s,
+                        .ref = r,
+                        .type = ENTRY_SYMLINK,
+                        .mode = 0777,
+                        .mtime = 3,
+                        .path = "-link",
+                        .target = "/abs/target"};
     manifest_add(m, &e);
     manifest_sort(m);
     return m;
@@ -77,7 +88,9 @@ static void test_manifest_roundtrip(void **state)
 }
 
 #define HEAD "{\"format\":\"hfsync-manifest\",\"version\":1,\"backup\":\"B\",\"entries\":%d}\n"
-#define ROOT "{\"source\":\"s\",\"path\":\".\",\"type\":\"dir\",\"mode\":493,\"mtime\":1,\"mtime_nsec\":0,\"ref\":\"B\"}\n"
+#define ROOT                                                                                       \
+    "{\"source\":\"s\",\"path\":\".\",\"type\":\"dir\",\"mode\":493,\"mtime\":1,\"mtime_nsec\":0," \
+    "\"ref\":\"B\"}\n"
 
 static void expect_refused(const char *body, int entries, ErrorCode code, const char *needle)
 {
@@ -95,9 +108,10 @@ static void expect_refused(const char *body, int entries, ErrorCode code, const 
 static void test_manifest_refuses_hostile_entries(void **state)
 {
     (void)state;
-    const char *file = "\"type\":\"file\",\"mode\":420,\"mtime\":1,\"mtime_nsec\":0,\"size\":1,"
-                       "\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\","
-                       "\"ref\":\"B\",\"volume\":1}\n";
+    const char *file =
+        "\"type\":\"file\",\"mode\":420,\"mtime\":1,\"mtime_nsec\":0,\"size\":1,"
+        "\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"ref\":\"B\",\"volume\":1}\n";
     char *b;
     b = str_printf("{\"source\":\"s\",\"path\":\"../evil\",%s", file);
     expect_refused(b, 1, ERR_UNSAFE, "'..'");
@@ -117,7 +131,8 @@ static void test_manifest_refuses_hostile_entries(void **state)
     /* A file below a symlink: the symlink could redirect the write. */
     b = str_printf("{\"source\":\"s\",\"path\":\"l\",\"type\":\"symlink\",\"mode\":511,"
                    "\"mtime\":1,\"mtime_nsec\":0,\"target\":\"/tmp\",\"ref\":\"B\"}\n"
-                   "{\"source\":\"s\",\"path\":\"l/x\",%s", file);
+                   "{\"source\":\"s\",\"path\":\"l/x\",%s",
+                   file);
     expect_refused(b, 2, ERR_UNSAFE, "parent is not a directory");
     free(b);
     expect_refused("{\"source\":\"s\",\"path\":\"dev\",\"type\":\"chardev\",\"mode\":420,"

@@ -162,12 +162,22 @@ static void tar_roundtrip(size_t schunk)
     Sink *z = zstd_sink_new(buf, 1, 1, &err);
     TarWriter *tw = tar_writer_new(z, &err);
     assert_non_null(tw);
-    TarMember d = {.name = "src/dir ü", .type = TAR_DIR, .mode = 0755, .mtime = 1700000000,
+    TarMember d = {.name = "src/dir ü",
+                   .type = TAR_DIR,
+                   .mode = 0755,
+                   .mtime = 1700000000,
                    .mtime_nsec = 123456789};
-    TarMember f = {.name = "src/dir ü/file.bin", .type = TAR_FILE, .mode = 0600,
-                   .mtime = 1700000001, .mtime_nsec = 1, .size = DATA_SIZE};
+    TarMember f = {.name = "src/dir ü/file.bin",
+                   .type = TAR_FILE,
+                   .mode = 0600,
+                   .mtime = 1700000001,
+                   .mtime_nsec = 1,
+                   .size = DATA_SIZE};
     TarMember e = {.name = "src/empty", .type = TAR_FILE, .mode = 0644, .mtime = 5, .size = 0};
-    TarMember l = {.name = "src/link", .type = TAR_SYMLINK, .mode = 0777, .mtime = 7,
+    TarMember l = {.name = "src/link",
+                   .type = TAR_SYMLINK,
+                   .mode = 0777,
+                   .mtime = 7,
                    .target = "dir ü/file.bin"};
     assert_true(tar_writer_header(tw, &d, &err));
     assert_true(tar_writer_header(tw, &f, &err));
