@@ -375,8 +375,16 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.st = storage_open(&cfg->target, err);
     if (b.st == NULL)
         return false;
-    if (!pointer_read(b.st, &latest, err))
-        goto out;
+    if (!pointer_read(b.st, &latest, err)) {
+        if (!opts->full || err->code != ERR_CORRUPT) {
+            if (err->code == ERR_CORRUPT)
+                error_hint(err, "'hfsync backup --full' starts a new chain and rewrites it");
+            goto out;
+        }
+        /* --full needs nothing from the old chain: a new pointer replaces the broken one. */
+        log_warn("%s; --full replaces it", err->msg);
+        error_clear(err);
+    }
     if (latest != NULL && !opts->full) {
         prev = meta_load(b.st, latest, err);
         if (prev == NULL) {

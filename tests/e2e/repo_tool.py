@@ -8,8 +8,9 @@
                                                    check every object against FORMAT.md; with
                                                    --snap also check NAME's manifest against a
                                                    snapshot of the sources' parent (tree.py snap)
-  repo_tool.py pick-volume REPO                    a volume object of the latest chain's full
-                                                   backup that the latest manifest needs
+  repo_tool.py pick-volume REPO [--last]           a volume object of the latest chain's full
+                                                   backup that the latest manifest needs (the
+                                                   second such, or with --last the last one)
   repo_tool.py flip REPO OBJECT                    flip one byte in the middle of an object
   repo_tool.py set-parent REPO NAME VALUE          rewrite a meta's parent ("null" for null)
   repo_tool.py hostile REPO NAME RULE ARG          rewrite NAME's volume 1 and manifest for RULE
@@ -440,7 +441,7 @@ def check_format(repo, snap=None, snap_backup=None):
 # fixtures
 
 
-def pick_volume(repo):
+def pick_volume(repo, last=False):
     lat = latest_name(repo)
     x = lat
     metas = {}
@@ -451,7 +452,7 @@ def pick_volume(repo):
     _, ents = load_manifest(repo, lat)
     used = sorted({e["volume"] for e in ents if e["type"] == "file" and e["ref"] == full})
     vols = metas[full]["volumes"]
-    pick = 2 if 2 in used else used[0]
+    pick = used[-1] if last else (2 if 2 in used else used[0])
     return vols[pick - 1]
 
 
@@ -621,7 +622,7 @@ def main():
             print(p)
         return 1 if probs else 0
     elif cmd == "pick-volume":
-        print(pick_volume(a[1]))
+        print(pick_volume(a[1], "--last" in a))
     elif cmd == "flip":
         flip(a[1], a[2])
     elif cmd == "set-parent":

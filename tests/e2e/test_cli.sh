@@ -120,6 +120,58 @@ else
 fi
 report "HFSYNC_EXCLUDE with '**' keeps excluded paths out of the backup"
 
+# --- two backups in the same second get distinct names; HFSYNC_VOLUME_SIZE=4K (the minimum) works
+hf HFSYNC_VOLUME_SIZE=4K -- backup --full
+if expect_rc 0 "first back-to-back --full"; then
+    b1=$OUT
+    hf HFSYNC_VOLUME_SIZE=4K -- backup --full
+    if expect_rc 0 "second back-to-back --full"; then
+        b2=$OUT
+        { [ -n "$b1" ] && [ -n "$b2" ] && [ "$b1" != "$b2" ] && [[ "$b2" > "$b1" ]]; } ||
+            problem "back-to-back full backups named '$b1' then '$b2': expected two distinct names sorting in creation order"
+        [ -f "$REPO_DIR/backups/$b1.meta.json" ] && [ -f "$REPO_DIR/backups/$b2.meta.json" ] ||
+            problem "the metas of '$b1' and '$b2' are not both on the target"
+    fi
+fi
+report "back-to-back backups (same second) get distinct, ordered names; HFSYNC_VOLUME_SIZE=4K is accepted"
+
+hf -- restore --to "$T/nosuch" --backup 20000101-000000F
+expect_nonzero "restore --backup of a backup that does not exist" &&
+    expect_err_contains 20000101-000000F "restore --backup of a backup that does not exist"
+[ ! -e "$T/nosuch/state" ] || problem "restore of a missing backup created $T/nosuch/state"
+report "restore --backup NAME of a missing backup fails naming it"
+
+# --- HFSYNC_MAX_INCREMENTALS: the chain is cut after that many incrementals
+REPO_URL=file://$T/repo-max
+mkdir -p "$T/repo-max"
+seq_types=
+for i in 1 2 3 4; do
+    printf 'change %s\n' "$i" >"$SRC/one.txt"
+    touch -d "@$((1700000000 + i))" "$SRC/one.txt"
+    hf HFSYNC_MAX_INCREMENTALS=2 HFSYNC_CACHE_DIR="$T/cache-max" -- backup
+    expect_rc 0 "backup $i with HFSYNC_MAX_INCREMENTALS=2" || break
+    seq_types="$seq_types${OUT: -1}"
+done
+[ "$seq_types" = FIIF ] || problem "with HFSYNC_MAX_INCREMENTALS=2 four changed backups were of types '$seq_types', expected FIIF"
+report "HFSYNC_MAX_INCREMENTALS=2 starts a new full backup after two incrementals"
+REPO_URL=file://$REPO_DIR
+
+# --- HFSYNC_PREFIX
+REPO_URL=file://$T/repo-prefix
+mkdir -p "$T/repo-prefix"
+hf HFSYNC_PREFIX=custom/dir HFSYNC_CACHE_DIR="$T/cache-prefix" -- backup
+if expect_rc 0 "backup with HFSYNC_PREFIX=custom/dir"; then
+    [ -f "$T/repo-prefix/custom/dir/$OUT.meta.json" ] || problem "no custom/dir/$OUT.meta.json on the target: $(cd "$T/repo-prefix" && find . | head)"
+    grep -q "\"custom/dir/$OUT.meta.json\"" "$T/repo-prefix/latest-backup.json" 2>/dev/null ||
+        problem "latest-backup.json does not point to custom/dir/$OUT.meta.json: $(cat "$T/repo-prefix/latest-backup.json" 2>&1)"
+    [ ! -e "$T/repo-prefix/backups" ] || problem "objects were written under backups/ despite HFSYNC_PREFIX"
+    hf HFSYNC_PREFIX=custom/dir HFSYNC_CACHE_DIR="$T/cache-prefix2" -- restore --to "$T/prefixdest"
+    expect_rc 0 "restore with HFSYNC_PREFIX" &&
+        { [ -f "$T/prefixdest/state/one.txt" ] || problem "restore with HFSYNC_PREFIX did not restore state/one.txt"; }
+fi
+report "HFSYNC_PREFIX puts the backups in that folder and the pointer names it"
+REPO_URL=file://$REPO_DIR
+
 # --- HFSYNC_SOURCE: one source named after the directory
 REPO_URL=file://$T/repo-single
 mkdir -p "$T/repo-single"

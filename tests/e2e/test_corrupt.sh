@@ -7,13 +7,15 @@ require_hfsync
 
 LIVE=$T/live
 mkdir -p "$LIVE"
+$TREE gen "$LIVE/config" --seed 30 --files 60 --big 0
 $TREE gen "$LIVE/state" --seed 31 --files 600 --big 1
-SOURCES="state:$LIVE/state"
+SOURCES="config:$LIVE/config,state:$LIVE/state"
 VOL=(HFSYNC_VOLUME_SIZE=64K)
 
 names=()
 backup_expect F "${VOL[@]}" && names+=("$BK")
 $TREE mutate "$LIVE/state" --seed 31 --step 1
+$TREE mutate "$LIVE/config" --seed 30 --step 1
 backup_expect I "${VOL[@]}" && names+=("$BK")
 report "set-up: a full and an incremental backup"
 if [ "${#names[@]}" -ne 2 ]; then
@@ -24,6 +26,7 @@ I=${names[1]}
 
 # The live tree differs from the backup, so a restore that went through would be visible.
 $TREE mutate "$LIVE/state" --seed 31 --step 2
+$TREE mutate "$LIVE/config" --seed 30 --step 2
 $TREE snap "$LIVE" "$T/live.json"
 cp -a "$REPO_DIR" "$T/pristine"
 
@@ -38,7 +41,7 @@ restore_fails() {
     hf -- restore
     expect_rc 3 "$1: restore" && expect_err_contains "$2" "$1: restore"
     expect_tree "$T/live.json" "$LIVE" "$1: live tree after the failed restore"
-    expect_no_staging "$LIVE/state"
+    expect_no_staging "$LIVE/state" "$LIVE/config"
 }
 
 # --- one flipped byte in a volume the latest state needs
@@ -59,6 +62,17 @@ report "restore --to with one flipped byte fails with 3 and leaves no partial de
 hf -- verify --deep
 expect_rc 3 "flipped byte: verify --deep" && expect_err_contains "$vol" "flipped byte: verify --deep"
 report "verify --deep finds the flipped byte and names the volume"
+
+# --- damage in the last volume: the first source ('config') is complete by then, and must
+# still not be swapped in
+reset_repo
+lastvol=$($RTOOL pick-volume "$REPO_DIR" --last)
+$RTOOL flip "$REPO_DIR" "$lastvol"
+restore_fails "flipped byte in the last volume $lastvol" "$lastvol"
+report "a failure late in the restore leaves every source unchanged (no source is swapped in alone)"
+reset_repo
+vol=$($RTOOL pick-volume "$REPO_DIR")
+$RTOOL flip "$REPO_DIR" "$vol"
 
 hf -- restore --to "$T/dest-older" --backup "$I"
 expect_rc 3 "flipped byte: restore --backup $I" && expect_err_contains "$vol" "flipped byte: restore --backup $I"
@@ -131,6 +145,22 @@ json.dump(d, open(p, "w"))
 EOF
 restore_fails "pointer to a missing meta" "20300101-000000I"
 report "restore when latest-backup.json names a missing backup fails with 3 naming it"
+
+# --- leftovers of an interrupted backup (objects without a .meta.json) are not backups
+reset_repo
+head -c 5000 /dev/urandom >"$REPO_DIR/backups/20300101-000000F.vol-0001.tar.zst"
+head -c 300 /dev/urandom >"$REPO_DIR/backups/20300101-000000F.manifest.zst"
+printf '{"version": "3.0", "backup_ty' >"$REPO_DIR/backups/.20300101-000000F.meta.json.tmp-x1y2z3"
+hf -- list --json
+if expect_rc 0 "list --json with leftovers"; then
+    got=$(python3 -c 'import json,sys; print(" ".join(b["name"] for b in json.loads(sys.argv[1])["backups"]))' "$OUT" 2>&1)
+    [ "$got" = "$I $F" ] || problem "list --json with leftovers shows '$got', expected '$I $F'"
+fi
+hf -- verify --deep
+expect_rc 0 "verify --deep with leftovers"
+hf -- restore --to "$T/dest-leftover"
+expect_rc 0 "restore --to with leftovers"
+report "objects of an interrupted backup without a .meta.json are ignored by list, verify and restore"
 
 # --- an intact target still restores (the damage above was the only cause)
 reset_repo
