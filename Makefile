@@ -1,6 +1,10 @@
 # hfsync — build, test, demo. `make help` lists the targets.
 
 CC       ?= cc
+# Build in parallel on every core unless the caller chose a -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 PKGS     := libcurl libcjson openssl libarchive libzstd
 VERSION  := 0.1.0
 

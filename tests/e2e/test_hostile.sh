@@ -121,4 +121,36 @@ expect_rc 0 "restore of the unmodified backup"
 [ "$(cat "$T/dest/state/a.txt" 2>/dev/null)" = alpha ] || problem "restored a.txt is not the backed-up content"
 report "the unmodified backup restores (control)"
 
+# --- a hostile member in the volume of an older backup of the chain: whatever the restore of
+# the newer backup does with it (refuse, or skip it because the newer manifest does not need
+# it), it must never be written
+reset_repo
+printf 'delta\n' >"$LIVE/state/d.txt"
+backup_expect I
+INC=$BK
+rm -f "$LIVE/state/d.txt"
+$TREE snap "$LIVE" "$T/live.json"
+if [ -n "$INC" ]; then
+    cp -a "$REPO_DIR" "$T/pristine-inc"
+    for rule in dotdot-member-only absolute-member extra-member; do
+        rm -rf "$REPO_DIR" "$T/dest" && cp -a "$T/pristine-inc" "$REPO_DIR"
+        if ! msg=$($RTOOL hostile "$REPO_DIR" "$NAME" "$rule" "$ESC" 2>&1); then
+            problem "$rule: could not build the fixture: $msg"
+            continue
+        fi
+        hf -- restore --to "$T/dest"
+        if [ "$RC" = 0 ]; then
+            [ "$(cat "$T/dest/state/d.txt" 2>/dev/null)" = delta ] || problem "$rule in the parent's volume: restore of $INC exited 0 but state/d.txt is wrong"
+        elif [ "$RC" != 3 ]; then
+            problem "$rule in the parent's volume: restore of $INC exited $RC, expected 0 (member skipped) or 3 (refused)"
+            problem "$(last_run)"
+        fi
+        found=$(find "$T/dest" -name 'escape-*' -o -name '*not-in-manifest*' 2>/dev/null | head -n 3)
+        [ -z "$found" ] || problem "$rule in the parent's volume: written into the destination: $found"
+        expect_no_escape "$rule in the parent's volume"
+        expect_tree "$T/live.json" "$LIVE" "$rule in the parent's volume: live tree"
+    done
+fi
+report "hostile members in an older backup's volume are never written when restoring a newer backup"
+
 finish
