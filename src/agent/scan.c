@@ -88,6 +88,8 @@ static bool scan_entry(Walk *w, int dirfd, const char *name, Error *err)
         manifest_add(w->m, &e);
         w->stats->files++;
         w->stats->bytes += e.size;
+        if (sb.st_nlink > 1)
+            w->stats->hardlinked++;
     } else if (S_ISLNK(sb.st_mode)) {
         char target[PATH_MAX];
         ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -205,6 +207,9 @@ bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err)
         }
     }
     free(w);
+    if (ok && stats->hardlinked > 0)
+        log_warn("%llu files have hard links: each path is stored and restored as a separate "
+                 "copy", (unsigned long long)stats->hardlinked);
     if (ok)
         manifest_sort(m);
     return ok;
