@@ -140,9 +140,52 @@ static const char *override_getenv(const char *name, void *ctx)
 typedef struct Flags {
     bool full, json, deep;
     const char *to, *backup;
-    const char *flag_for_command[8]; /* command-specific flags seen, to check they fit */
-    size_t cmd_flag_count;
 } Flags;
+
+typedef struct Globals {
+    Overrides ov;
+    char *sources;
+    bool help, version, verbose;
+} Globals;
+
+/* Options accepted before and after the command. False: `c` is not one of them. */
+static bool global_option(Globals *g, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_REPO:
+        override_set(&g->ov, "HFSYNC_REPO", arg);
+        return true;
+    case OPT_SOURCE: {
+        char *s = g->sources ? str_printf("%s,%s", g->sources, arg) : x_strdup(arg);
+        free(g->sources);
+        g->sources = s;
+        return true;
+    }
+    case OPT_PREFIX:
+        override_set(&g->ov, "HFSYNC_PREFIX", arg);
+        return true;
+    case OPT_ENV_FILE:
+        override_set(&g->ov, "HFSYNC_ENV_FILE", arg);
+        return true;
+    case OPT_LOG_LEVEL:
+        override_set(&g->ov, "HFSYNC_LOG_LEVEL", arg);
+        return true;
+    case OPT_LOG_FORMAT:
+        override_set(&g->ov, "HFSYNC_LOG_FORMAT", arg);
+        return true;
+    case 'v':
+        g->verbose = true;
+        return true;
+    case 'h':
+        g->help = true;
+        return true;
+    case 'V':
+        g->version = true;
+        return true;
+    default:
+        return false;
+    }
+}
 
 static bool flag_allowed(const char *command, const char *flag)
 {
@@ -214,176 +257,107 @@ static int run_command(const char *command, const Config *cfg, const Flags *f, E
 
 int main(int argc, char **argv)
 {
-    Overrides ov = {0};
+    Globals g = {0};
     Flags f = {0};
-    char *sources = NULL;
-    bool help = false, version = false, verbose = false;
     int exit_code = EXIT_OK;
     Config cfg;
     memset(&cfg, 0, sizeof(cfg));
     Error err = {0};
+    const size_t command_count = sizeof(commands) / sizeof(commands[0]);
 
     opterr = 0;
     int c;
     /* Options before the command ('+': stop at the first non-option, the command). */
     while ((c = getopt_long(argc, argv, "+:hvV", long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_REPO:
-            override_set(&ov, "HFSYNC_REPO", optarg);
-            break;
-        case OPT_SOURCE: {
-            char *s = sources ? str_printf("%s,%s", sources, optarg) : x_strdup(optarg);
-            free(sources);
-            sources = s;
-            break;
-        }
-        case OPT_PREFIX:
-            override_set(&ov, "HFSYNC_PREFIX", optarg);
-            break;
-        case OPT_ENV_FILE:
-            override_set(&ov, "HFSYNC_ENV_FILE", optarg);
-            break;
-        case OPT_LOG_LEVEL:
-            override_set(&ov, "HFSYNC_LOG_LEVEL", optarg);
-            break;
-        case OPT_LOG_FORMAT:
-            override_set(&ov, "HFSYNC_LOG_FORMAT", optarg);
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            help = true;
-            break;
-        case 'V':
-            version = true;
-            break;
-        case OPT_FULL:
-        case OPT_TO:
-        case OPT_BACKUP:
-        case OPT_JSON:
-        case OPT_DEEP:
-            /* Command flags are only accepted after the command. */
-            fprintf(stderr, "hfsync: '%s' must follow the command it belongs to\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
-        case ':':
+        if (global_option(&g, c, optarg))
+            continue;
+        if (c == ':')
             fprintf(stderr, "hfsync: option '%s' needs a value\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
+        else if (c == '?')
             fprintf(stderr, "hfsync: unknown option '%s'\nhint: see 'hfsync --help'\n",
                     argv[optind - 1]);
-            return EXIT_USAGE;
-        }
+        else /* a command's own flag, given before the command */
+            fprintf(stderr, "hfsync: '%s' must follow the command it belongs to\n",
+                    argv[optind - 1]);
+        exit_code = EXIT_USAGE;
+        goto out;
     }
-    if (version) {
+    if (g.version) {
         printf("hfsync %s\n", HFSYNC_VERSION);
-        return EXIT_OK;
+        goto out;
     }
-    const char *command = optind < argc ? argv[optind++] : NULL;
-    size_t cmd_index = sizeof(commands) / sizeof(commands[0]);
-    for (size_t i = 0; command && i < sizeof(commands) / sizeof(commands[0]); i++)
+    const char *command = optind < argc ? argv[optind] : NULL;
+    size_t cmd_index = command_count;
+    for (size_t i = 0; command && i < command_count; i++)
         if (strcmp(commands[i].name, command) == 0)
             cmd_index = i;
     if (command == NULL) {
-        fputs(usage_main, help ? stdout : stderr);
-        return help ? EXIT_OK : EXIT_USAGE;
+        fputs(usage_main, g.help ? stdout : stderr);
+        exit_code = g.help ? EXIT_OK : EXIT_USAGE;
+        goto out;
     }
-    if (cmd_index == sizeof(commands) / sizeof(commands[0])) {
+    if (cmd_index == command_count) {
         fprintf(stderr, "hfsync: unknown command '%s'\nhint: see 'hfsync --help'\n", command);
-        return EXIT_USAGE;
+        exit_code = EXIT_USAGE;
+        goto out;
     }
 
     /* Options after the command, in any order: global ones and the command's own. The command
      * plays argv[0] of a fresh getopt scan (optind = 0 re-initialises glibc's getopt). */
-    int sub_argc = argc - optind + 1;
-    char **sub_argv = argv + optind - 1;
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
     optind = 0;
     int li;
     while ((li = -1, c = getopt_long(sub_argc, sub_argv, ":hvV", long_options, &li)) != -1) {
+        if (global_option(&g, c, optarg))
+            continue;
         char flag[64];
-        if (li >= 0)
-            snprintf(flag, sizeof(flag), "--%s", long_options[li].name);
-        else
-            snprintf(flag, sizeof(flag), "%s", sub_argv[optind - 1]);
-        switch (c) {
-        case OPT_REPO:
-            override_set(&ov, "HFSYNC_REPO", optarg);
-            break;
-        case OPT_SOURCE: {
-            char *s = sources ? str_printf("%s,%s", sources, optarg) : x_strdup(optarg);
-            free(sources);
-            sources = s;
-            break;
-        }
-        case OPT_PREFIX:
-            override_set(&ov, "HFSYNC_PREFIX", optarg);
-            break;
-        case OPT_ENV_FILE:
-            override_set(&ov, "HFSYNC_ENV_FILE", optarg);
-            break;
-        case OPT_LOG_LEVEL:
-            override_set(&ov, "HFSYNC_LOG_LEVEL", optarg);
-            break;
-        case OPT_LOG_FORMAT:
-            override_set(&ov, "HFSYNC_LOG_FORMAT", optarg);
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            help = true;
-            break;
-        case 'V':
-            printf("hfsync %s\n", HFSYNC_VERSION);
-            return EXIT_OK;
-        case OPT_FULL:
-        case OPT_TO:
-        case OPT_BACKUP:
-        case OPT_JSON:
-        case OPT_DEEP: {
-            if (!flag_allowed(command, flag)) {
-                fprintf(stderr, "hfsync %s: unknown option '%s'\nhint: see 'hfsync %s --help'\n",
-                        command, flag, command);
-                return EXIT_USAGE;
-            }
-            if (c == OPT_FULL)
-                f.full = true;
-            else if (c == OPT_TO)
-                f.to = optarg;
-            else if (c == OPT_BACKUP)
-                f.backup = optarg;
-            else if (c == OPT_JSON)
-                f.json = true;
-            else
-                f.deep = true;
-            break;
-        }
-        case ':':
-            fprintf(stderr, "hfsync %s: option '%s' needs a value\n", command, flag);
-            return EXIT_USAGE;
-        default:
+        snprintf(flag, sizeof(flag), "%s%s", li >= 0 ? "--" : "",
+                 li >= 0 ? long_options[li].name : sub_argv[optind - 1]);
+        bool own_flag = li >= 0 && long_options[li].val >= OPT_FULL;
+        if (c == '?' || (own_flag && !flag_allowed(command, flag))) {
             fprintf(stderr, "hfsync %s: unknown option '%s'\nhint: see 'hfsync %s --help'\n",
                     command, flag, command);
-            return EXIT_USAGE;
+            exit_code = EXIT_USAGE;
+            goto out;
         }
+        if (c == ':') {
+            fprintf(stderr, "hfsync %s: option '%s' needs a value\n", command, flag);
+            exit_code = EXIT_USAGE;
+            goto out;
+        }
+        if (c == OPT_FULL)
+            f.full = true;
+        else if (c == OPT_TO)
+            f.to = optarg;
+        else if (c == OPT_BACKUP)
+            f.backup = optarg;
+        else if (c == OPT_JSON)
+            f.json = true;
+        else if (c == OPT_DEEP)
+            f.deep = true;
     }
-    if (help) {
+    if (g.version) {
+        printf("hfsync %s\n", HFSYNC_VERSION);
+        goto out;
+    }
+    if (g.help) {
         fputs(commands[cmd_index].help, stdout);
-        return EXIT_OK;
+        goto out;
     }
     if (optind < sub_argc) {
         fprintf(stderr, "hfsync %s: unexpected argument '%s'\nhint: see 'hfsync %s --help'\n",
                 command, sub_argv[optind], command);
-        return EXIT_USAGE;
+        exit_code = EXIT_USAGE;
+        goto out;
     }
-    if (verbose)
-        override_set(&ov, "HFSYNC_LOG_LEVEL", "debug");
+    if (g.verbose)
+        override_set(&g.ov, "HFSYNC_LOG_LEVEL", "debug");
 
     /* --source replaces the configured list, whichever variable set it. */
-    if (!config_load(&cfg, override_getenv, &ov, &err) ||
-        (sources != NULL && !config_set(&cfg, "HFSYNC_SOURCES", sources, &err))) {
-        fprintf(stderr, "hfsync: %s%s\n", sources && cfg.target.url ? "--source: " : "", err.msg);
+    if (!config_load(&cfg, override_getenv, &g.ov, &err) ||
+        (g.sources != NULL && !config_set(&cfg, "HFSYNC_SOURCES", g.sources, &err))) {
+        fprintf(stderr, "hfsync: %s%s\n", g.sources && cfg.target.url ? "--source: " : "", err.msg);
         exit_code = EXIT_USAGE;
         goto out;
     }
@@ -397,9 +371,9 @@ int main(int argc, char **argv)
     if (exit_code != EXIT_OK)
         log_error("%s", err.msg);
 out:
-    free(sources);
+    free(g.sources);
     config_free(&cfg);
-    for (size_t i = 0; i < ov.count; i++)
-        free(ov.value[i]);
+    for (size_t i = 0; i < g.ov.count; i++)
+        free(g.ov.value[i]);
     return exit_code;
 }

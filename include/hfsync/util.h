@@ -39,6 +39,8 @@ bool fs_read_file(const char *path, size_t max_size, char **out, size_t *out_siz
 /* Write a file atomically: temp file beside it, fsync, rename. */
 bool fs_write_atomic(const char *path, const void *data, size_t size, Error *err);
 bool fs_exists(const char *path);
+/* write(2) until everything is written (retrying EINTR and short writes); false with errno set. */
+bool fs_write_all(int fd, const void *data, size_t size);
 
 /* Time */
 int64_t time_now_ns(void);       /* wall clock, ns since epoch */

@@ -209,7 +209,8 @@ bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err)
     free(w);
     if (ok && stats->hardlinked > 0)
         log_warn("%llu files have hard links: each path is stored and restored as a separate "
-                 "copy", (unsigned long long)stats->hardlinked);
+                 "copy",
+                 (unsigned long long)stats->hardlinked);
     if (ok)
         manifest_sort(m);
     return ok;

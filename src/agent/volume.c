@@ -67,20 +67,10 @@ static bool volume_extract(VolumeJob *job, TarReader *tr, ManifestEntry *e, cons
             break;
         hasher_update(content, data, size);
         written += size;
-        const uint8_t *p = data;
-        while (fd >= 0 && size > 0) {
-            ssize_t n = write(fd, p, size);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                ok = error_sys(err, "write '%s'", dest);
-                break;
-            }
-            p += n;
-            size -= (size_t)n;
-        }
-        if (!ok)
+        if (fd >= 0 && !fs_write_all(fd, data, size)) {
+            ok = error_sys(err, "write '%s'", dest);
             break;
+        }
     }
     uint8_t digest[HASH_SIZE];
     hasher_final(content, digest);

@@ -220,20 +220,11 @@ bool fs_write_atomic(const char *path, const void *data, size_t size, Error *err
         error_sys(err, "create '%s'", tmp);
         goto out;
     }
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            error_sys(err, "write '%s'", tmp);
-            close(fd);
-            unlink(tmp);
-            goto out;
-        }
-        p += n;
-        left -= (size_t)n;
+    if (!fs_write_all(fd, data, size)) {
+        error_sys(err, "write '%s'", tmp);
+        close(fd);
+        unlink(tmp);
+        goto out;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         error_sys(err, "write '%s'", tmp);
@@ -249,6 +240,22 @@ bool fs_write_atomic(const char *path, const void *data, size_t size, Error *err
 out:
     free(tmp);
     return ok;
+}
+
+bool fs_write_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        p += n;
+        size -= (size_t)n;
+    }
+    return true;
 }
 
 bool fs_exists(const char *path)

@@ -53,17 +53,7 @@ static bool file_fsync_dir(const char *path, Error *err)
 static bool file_write_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
 {
     FileWrite *w = (FileWrite *)sink;
-    while (size > 0) {
-        ssize_t n = write(w->fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return error_sys(err, "write '%s'", w->tmp);
-        }
-        data += n;
-        size -= (size_t)n;
-    }
-    return true;
+    return fs_write_all(w->fd, data, size) || error_sys(err, "write '%s'", w->tmp);
 }
 
 static bool file_write_finish(Sink *sink, Error *err)

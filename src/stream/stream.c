@@ -311,18 +311,7 @@ typedef struct FdSink {
 
 static bool fd_sink_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
 {
-    FdSink *f = (FdSink *)sink;
-    while (size > 0) {
-        ssize_t n = write(f->fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return error_sys(err, "write");
-        }
-        data += n;
-        size -= (size_t)n;
-    }
-    return true;
+    return fs_write_all(((FdSink *)sink)->fd, data, size) || error_sys(err, "write");
 }
 
 static bool fd_sink_finish(Sink *sink, Error *err)
