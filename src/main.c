@@ -314,6 +314,10 @@ int main(int argc, char **argv)
         char flag[64];
         snprintf(flag, sizeof(flag), "%s%s", li >= 0 ? "--" : "",
                  li >= 0 ? long_options[li].name : sub_argv[optind - 1]);
+        /* getopt does not report which long option lacked its value: look it up by name. */
+        for (int i = 0; li < 0 && long_options[i].name != NULL; i++)
+            if (str_starts_with(flag, "--") && strcmp(flag + 2, long_options[i].name) == 0)
+                li = i;
         bool own_flag = li >= 0 && long_options[li].val >= OPT_FULL;
         if (c == '?' || (own_flag && !flag_allowed(command, flag))) {
             fprintf(stderr, "hfsync %s: unknown option '%s'\nhint: see 'hfsync %s --help'\n",
