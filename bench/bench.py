@@ -103,6 +103,23 @@ def warm(path):
     sh("tar -cf - -C %s . > /dev/null" % q(path))
 
 
+def fstype(path):
+    """File system type of the mount holding path (from /proc/self/mounts), or '?'."""
+    best, kind = "", "?"
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    mnt = parts[1].replace("\\040", " ")
+                    if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                        best, kind = mnt, parts[2]
+    except OSError:
+        pass
+    return kind
+
+
 def q(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -192,13 +209,16 @@ class Bench:
         say("== backup and restore: %s (%d files, %d dirs, %d symlinks)" % (tree, files, dirs, links))
         tarzst = os.path.join(self.work, "baseline.tar.zst")
         repo = os.path.join(self.work, "repo-big")
-        rest_b = os.path.join(self.work, "restore-baseline")
-        rest_h = os.path.join(self.work, "restore-hfsync")
+        # Restores go to fresh directories (one per run) under --restore-dir, removed only after
+        # the last one: see README.md on why nothing is deleted between timed restores.
+        rdir = os.path.join(os.path.abspath(self.a.restore_dir), "hfsync-bench-restores")
+        rmtree(rdir)
+        os.makedirs(rdir)
+        say("  restores into %s (%s)" % (rdir, fstype(rdir)))
         fsync_base = os.environ.get("BENCH_BASELINE_FSYNC", "1") != "0"
         tar_cmd = "tar -cf - -C %s . | zstd -q -T0 -3 > %s" % (q(tree), q(tarzst))
         if fsync_base:
             tar_cmd += " && sync %s" % q(tarzst)  # hfsync fsyncs its objects; so does the baseline
-        untar_cmd = "zstd -q -d < %s | tar -xf - -C %s" % (q(tarzst), q(rest_b))
         warm(tree)
 
         base_b, hf_b, base_r, hf_r = [], [], [], []
@@ -231,38 +251,41 @@ class Bench:
         if self.hfsync and hf_b:
             self.data["hfsync_bytes"] = du_bytes(repo)
 
+        last_h = None
         for i in range(self.a.runs):
             order = ("base", "hf") if i % 2 == 0 else ("hf", "base")
             for who in order:
                 if who == "base":
-                    rmtree(rest_b)
-                    os.makedirs(rest_b)
+                    dest = os.path.join(rdir, "baseline-%d" % (i + 1))
+                    os.makedirs(dest)
                     sync()
-                    r = sh(untar_cmd, log=os.path.join(self.logs, "baseline-restore"))
+                    r = sh("zstd -q -d < %s | tar -xf - -C %s" % (q(tarzst), q(dest)),
+                           log=os.path.join(self.logs, "baseline-restore"))
                     if r.rc != 0:
                         self.errors.append("baseline restore failed (exit %d)" % r.rc)
                         return
                     base_r.append(r)
                     say("  restore tar|zstd  run %d: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (i + 1, r.wall, r.cpu, r.rss_mb))
                 elif self.hfsync and hf_b:
-                    rmtree(rest_h)
+                    dest = os.path.join(rdir, "hfsync-%d" % (i + 1))
                     self.reset_state("big")
                     sync()
-                    r = self.hf(["restore", "--to", rest_h], env, "hfsync-restore")
+                    r = self.hf(["restore", "--to", dest], env, "hfsync-restore")
                     if not self.check("hfsync restore", r, "hfsync-restore"):
                         return
                     hf_r.append(r)
+                    last_h = dest
                     say("  restore hfsync    run %d: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (i + 1, r.wall, r.cpu, r.rss_mb))
 
-        if hf_r:
-            problems = compare_trees(tree, os.path.join(rest_h, "home"))
+        if last_h:
+            problems = compare_trees(tree, os.path.join(last_h, "home"))
             if problems:
                 self.errors.append("hfsync restore differs from the source tree: " + "; ".join(problems[:5]))
                 say("  verify: restored tree DIFFERS: " + "; ".join(problems[:5]))
             else:
                 say("  verify: restored tree identical to the source (entries, modes, mtimes, links, contents)")
-        rmtree(rest_b)
-        rmtree(rest_h)
+        if os.environ.get("BENCH_KEEP") != "1":
+            rmtree(rdir)
 
         self.pair("backup %s (s)" % label, hf_b, base_b, "backup")
         self.pair("restore %s (s)" % label, hf_r, base_r, "restore")
@@ -372,9 +395,12 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--hfsync", help="path of the hfsync binary (omit: baseline only)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--restore-dir", help="where restores are written (default: --work)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-nochange", action="store_true")
     a = ap.parse_args()
+    if not a.restore_dir:
+        a.restore_dir = a.work
     b = Bench(a)
     if not a.skip_big:
         b.big()

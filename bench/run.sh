@@ -8,7 +8,9 @@
 #   BENCH_SMALL_FILES   files in the no-change incremental tree (default 100000)
 #   BENCH_RUNS          timed runs of each command, best counts (default 3)
 #   BENCH_SEED          seed of the generated trees (default 1)
-#   BENCH_DIR           work directory (default bench/.work; needs about 5x BENCH_SIZE_MB free)
+#   BENCH_DIR           work directory (default bench/.work; needs about 3x BENCH_SIZE_MB free)
+#   BENCH_RESTORE_DIR   where restores are written (default /dev/shm when it is a tmpfs with room
+#                       for 2 x BENCH_RUNS copies of the tree, else BENCH_DIR); see README.md
 #   BENCH_BASELINE_FSYNC  1 (default): the baseline fsyncs its output file like hfsync does; 0: not
 #   BENCH_STRICT        1: exit 3 when a target is missed (default: report only)
 #   BENCH_KEEP          1: keep the backup repositories and baseline archive afterwards
@@ -56,24 +58,44 @@ else
 fi
 
 # Trees of other sizes from earlier runs only take disk space.
-for old in "$work"/tree-*M; do
-    [ -e "$old" ] || continue
-    if [ "$old" != "$work/tree-${size_mb}M" ]; then
+for old in "$work"/tree-*M "$work"/small-*; do
+    [ -d "$old" ] || continue
+    if [ "$old" != "$work/tree-${size_mb}M" ] && [ "$old" != "$work/small-${small_files}" ]; then
         echo "bench: removing $old (other size)"
         rm -rf "$old" "$old.stamp"
     fi
 done
 # Leftovers of an interrupted run.
-rm -rf "$work"/repo-big "$work"/repo-small "$work"/restore-* "$work"/cache-* "$work"/hwork-* \
-    "$work"/baseline.tar.zst "$work"/logs
+rm -rf "$work"/repo-big "$work"/repo-small "$work"/hfsync-bench-restores "$work"/cache-* \
+    "$work"/hwork-* "$work"/baseline.tar.zst "$work"/logs
 
-# Disk: the tree (exists or is made), its tar.zst and hfsync's copy (each up to ~0.7x), and two
-# restored copies at a time (1x each), plus the small-files tree (~0.5 GB on disk).
-need_mb=$((size_mb * 4 + 800))
-if [ ! -f "$work/tree-${size_mb}M.stamp" ]; then need_mb=$((need_mb + size_mb)); fi
-avail_mb=$(df -Pm "$work" | awk 'NR==2 {print $4}')
-if [ "$avail_mb" -lt "$need_mb" ]; then
-    echo "bench: $work has ${avail_mb} MiB free, needs about ${need_mb} MiB (set BENCH_SIZE_MB lower or BENCH_DIR)" >&2
+free_mb() { df -Pm "$1" | awk 'NR==2 {print $4}'; }
+
+# Restores: 2 x runs copies of the tree exist at once (nothing is deleted between timed runs).
+restore_mb=$((size_mb * 2 * runs * 5 / 4 + 200))
+if [ -n "${BENCH_RESTORE_DIR:-}" ]; then
+    mkdir -p "$BENCH_RESTORE_DIR"
+    restore_dir=$(cd "$BENCH_RESTORE_DIR" && pwd)
+elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ] &&
+    [ "$(free_mb /dev/shm)" -gt "$restore_mb" ] &&
+    [ "$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)" -gt $((restore_mb + size_mb * 2 + 1024)) ]; then
+    restore_dir=/dev/shm
+else
+    restore_dir=$work
+    echo "bench: restoring into $work (no tmpfs with room); on ext4 the restore times may be noisy, see bench/README.md" >&2
+fi
+
+# Disk: the tree (exists or is made), its tar.zst and hfsync's copy (each up to ~0.7x), the
+# small-files tree (~0.5 GB on disk), and the restores when they go to the work dir.
+need_mb=$((size_mb * 2 + 800))
+if [ ! -f "$work/tree-${size_mb}M.stamp" ]; then need_mb=$((need_mb + size_mb * 6 / 5)); fi
+if [ "$restore_dir" = "$work" ]; then need_mb=$((need_mb + restore_mb)); fi
+if [ "$(free_mb "$work")" -lt "$need_mb" ]; then
+    echo "bench: $work has $(free_mb "$work") MiB free, needs about ${need_mb} MiB (lower BENCH_SIZE_MB or set BENCH_DIR)" >&2
+    exit 2
+fi
+if [ "$restore_dir" != "$work" ] && [ "$(free_mb "$restore_dir")" -lt "$restore_mb" ]; then
+    echo "bench: $restore_dir has $(free_mb "$restore_dir") MiB free, needs about ${restore_mb} MiB" >&2
     exit 2
 fi
 
@@ -87,9 +109,10 @@ python3 bench/gentree.py --out "$work/small-${small_files}" --small-files "$smal
 rc=0
 BENCH_TAG=${BENCH_TAG:-${size_mb}M} python3 bench/bench.py \
     --tree "$work/tree-${size_mb}M" --small-tree "$work/small-${small_files}" \
-    --work "$work" --runs "$runs" "${hf_args[@]}" || rc=$?
+    --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" || rc=$?
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    rm -rf "$work"/repo-big "$work"/repo-small "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst
+    rm -rf "$work"/repo-big "$work"/repo-small "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
+        "$restore_dir"/hfsync-bench-restores
 fi
 exit "$rc"

@@ -332,6 +332,37 @@ static void backup_cleanup(BackupCtx *b)
     }
 }
 
+/*
+ * A source root that disappears is far more often a missing mount or a wrong path than a
+ * deliberate deletion; recording it would make the next restore delete the state. So: nothing
+ * to back up at all is an error, and a source present in the previous backup but gone now stops
+ * the backup until the user confirms with --full.
+ */
+static bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev,
+                                 Error *err)
+{
+    if (cur->count == 0)
+        return error_set(err, ERR_FAIL,
+                         "none of the configured sources exists; refusing to "
+                         "record an empty state") ||
+               error_hint(err, "check HFSYNC_SOURCES and that the directories are mounted");
+    for (size_t i = 0; prev != NULL && i < prev->source_count; i++) {
+        const char *name = prev->sources[i];
+        bool configured = false;
+        for (size_t j = 0; j < cfg->source_count && !configured; j++)
+            configured = strcmp(cfg->sources[j].name, name) == 0;
+        if (configured && manifest_find(prev, name, ".") != NULL &&
+            manifest_find(cur, name, ".") == NULL)
+            return error_set(err, ERR_FAIL,
+                             "source '%s' was in the previous backup but its "
+                             "path does not exist now; refusing to record it as deleted",
+                             name) ||
+                   error_hint(err, "if it was removed on purpose, 'hfsync backup --full' starts "
+                                   "a new chain without it");
+    }
+    return true;
+}
+
 static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *name, size_t cap,
                                Error *err)
 {
@@ -414,6 +445,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.cur = manifest_new("");
     ScanStats scan;
     if (!scan_sources(cfg, b.cur, &scan, err))
+        goto out;
+    if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
         goto out;
     if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
         goto out;

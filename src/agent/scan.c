@@ -47,7 +47,8 @@ static bool scan_entry(Walk *w, int dirfd, const char *name, Error *err)
     size_t base = strlen(w->rel);
     size_t need = base + 1 + strlen(name) + 1;
     if (need > sizeof(w->rel)) {
-        log_warn("skipping '%s/%s/%s': path too long", w->root, w->rel, name);
+        log_warn("skipping an entry of '%s' whose path is longer than %d bytes: '%s/%s'", w->root,
+                 PATH_MAX, w->rel, name);
         w->stats->skipped++;
         return true;
     }
@@ -169,7 +170,9 @@ bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err)
         /* The root itself may be a symlink to the real directory: follow it, only it. */
         if (stat(s->path, &sb) != 0) {
             if (errno == ENOENT)
-                log_info("source '%s' (%s) does not exist; skipping it", s->name, s->path);
+                /* The original script's roots are often absent: only a notice there. */
+                log_msg(cfg->openclaw ? LOG_INFO : LOG_WARN,
+                        "source '%s' (%s) does not exist; skipping it", s->name, s->path);
             else
                 ok = error_sys(err, "source '%s' (%s)", s->name, s->path);
             continue;

@@ -2,6 +2,7 @@
 #include "hfsync/manifest.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,47 @@ bool manifest_path_check(const char *path, Error *err)
 
 static const char *const entry_type_names[] = {"file", "dir", "symlink"};
 
+/* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int n = (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0 || (*p == 0xc0 || *p == 0xc1) || *p > 0xf4)
+            return false;
+        uint32_t cp = *p & (0x3f >> n);
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* A name that is not UTF-8 cannot be a JSON string: it is written as "<key>_hex" instead. */
+static void manifest_add_name(cJSON *o, const char *key, const char *value)
+{
+    if (utf8_valid(value)) {
+        cJSON_AddStringToObject(o, key, value);
+        return;
+    }
+    size_t len = strlen(value);
+    char *hex = x_malloc(2 * len + 1);
+    hex_encode((const uint8_t *)value, len, hex);
+    char field[32];
+    snprintf(field, sizeof(field), "%s_hex", key);
+    cJSON_AddStringToObject(o, field, hex);
+    free(hex);
+}
+
 bool manifest_write(const Manifest *m, Sink *out, size_t *entry_count, Error *err)
 {
     size_t n = 0;
@@ -199,7 +241,7 @@ bool manifest_write(const Manifest *m, Sink *out, size_t *entry_count, Error *er
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "source", m->sources[e->source]);
-        cJSON_AddStringToObject(o, "path", e->path);
+        manifest_add_name(o, "path", e->path);
         cJSON_AddStringToObject(o, "type", entry_type_names[e->type]);
         cJSON_AddNumberToObject(o, "mode", e->mode);
         cJSON_AddNumberToObject(o, "mtime", (double)e->mtime);
@@ -211,7 +253,7 @@ bool manifest_write(const Manifest *m, Sink *out, size_t *entry_count, Error *er
             cJSON_AddStringToObject(o, "hash", hex);
         }
         if (e->type == ENTRY_SYMLINK)
-            cJSON_AddStringToObject(o, "target", e->target ? e->target : "");
+            manifest_add_name(o, "target", e->target ? e->target : "");
         cJSON_AddStringToObject(o, "ref", m->refs[e->ref]);
         if (e->type == ENTRY_FILE)
             cJSON_AddNumberToObject(o, "volume", e->volume);
@@ -261,9 +303,34 @@ static bool hex_decode32(const char *hex, uint8_t out[HASH_SIZE])
     return true;
 }
 
+/* "<key>" as a string, or "<key>_hex" decoded into `buf` (bytes, no NUL allowed). */
+static const char *json_name(const cJSON *o, const char *key, char *buf, size_t cap)
+{
+    const char *v = json_str(o, key);
+    if (v != NULL)
+        return v;
+    char field[32];
+    snprintf(field, sizeof(field), "%s_hex", key);
+    const char *hex = json_str(o, field);
+    size_t len = hex ? strlen(hex) : 0;
+    if (hex == NULL || len % 2 != 0 || len / 2 >= cap)
+        return NULL;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned int byte;
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1 || byte == 0 ||
+            !strchr("0123456789abcdef", hex[2 * i]) || !strchr("0123456789abcdef", hex[2 * i + 1]))
+            return NULL;
+        buf[i] = (char)byte;
+    }
+    buf[len / 2] = '\0';
+    return buf;
+}
+
 static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error *err)
 {
-    const char *source = json_str(o, "source"), *path = json_str(o, "path");
+    static char path_buf[MANIFEST_PATH_MAX + 1], target_buf[MANIFEST_PATH_MAX + 1];
+    const char *source = json_str(o, "source");
+    const char *path = json_name(o, "path", path_buf, sizeof(path_buf));
     const char *type = json_str(o, "type"), *ref = json_str(o, "ref");
     if (source == NULL || path == NULL || type == NULL || ref == NULL)
         return error_set(err, ERR_CORRUPT, "line %zu: entry lacks source, path, type or ref", line);
@@ -306,7 +373,7 @@ static bool manifest_parse_entry(Manifest *m, const cJSON *o, size_t line, Error
         e.volume = (uint32_t)v;
     }
     if (e.type == ENTRY_SYMLINK) {
-        const char *target = json_str(o, "target");
+        const char *target = json_name(o, "target", target_buf, sizeof(target_buf));
         if (target == NULL || target[0] == '\0' || strlen(target) > MANIFEST_PATH_MAX)
             return error_set(err, ERR_CORRUPT, "entry '%s/%s': bad symlink target", source, path);
         e.target = (char *)target;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers for the end-to-end scripts in tests/e2e/. Source it: `. "$(dirname "$0")/lib.sh"`.
 #
 # - TAP output: `ok N - name` / `not ok N - name`, followed by `# ...` detail lines on failure;

@@ -77,11 +77,19 @@ def parent_name(meta):
     return p.rsplit("/", 1)[-1][: -len(".meta.json")]
 
 
-def load_manifest(repo, name):
+def load_manifest(repo, name, decode_hex=False):
+    """Header and entries. With decode_hex, names stored as "path_hex"/"target_hex" (FORMAT.md §4:
+    names that are not UTF-8) are decoded into "path"/"target" as str with surrogateescape, the
+    way Python's os functions spell such names; only readers use that, writers keep the file form."""
     raw = zstd_d(read(repo, name + ".manifest.zst"))
     lines = raw.decode("utf-8").split("\n")
     assert lines[-1] == "", "manifest does not end with a newline"
     objs = [json.loads(l) for l in lines[:-1]]
+    if decode_hex:
+        for e in objs[1:]:
+            for key in ("path", "target"):
+                if key + "_hex" in e and key not in e:
+                    e[key] = bytes.fromhex(e.pop(key + "_hex")).decode("utf-8", "surrogateescape")
     return objs[0], objs[1:]
 
 
@@ -248,7 +256,7 @@ def check_format(repo, snap=None, snap_backup=None):
         if mi.get("sha256") != hashlib.sha256(raw).hexdigest():
             P(f"{where}: hfsync.manifest.sha256 does not match the object")
         try:
-            hdr, ents = load_manifest(repo, n)
+            hdr, ents = load_manifest(repo, n, decode_hex=True)
         except Exception as e:  # noqa: BLE001
             P(f"{n}.manifest.zst: cannot decode as zstd JSON Lines: {e}")
             continue
@@ -270,7 +278,8 @@ def check_format(repo, snap=None, snap_backup=None):
             chain.append(x)
             x = parent_name(metas[x])
         # FORMAT.md §4: by source, then path bytewise, except that each source's root "." comes first.
-        keys = [(e.get("source", "").encode(), e.get("path") != ".", e.get("path", "").encode())
+        keys = [(e.get("source", "").encode(), e.get("path") != ".",
+                 e.get("path", "").encode("utf-8", "surrogateescape"))
                 for e in ents]
         if keys != sorted(keys):
             P(f"{where}: entries are not sorted by source, then root first, then path (bytewise)")

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # A full backup and three incrementals of two sources with small volumes; every backup of the
 # chain restores exactly to the state it was taken from (content, type, mode, mtime ns, link
 # targets, deleted paths absent). Also: no-change backups, --full, list --json, verify, and an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # The command line: --version, --help, usage and configuration errors (exit 2 naming the flag or
 # variable), the env file, flags over env over file, HFSYNC_SOURCE, restore on an empty target,
 # HFSYNC_EXCLUDE, an unreadable file.

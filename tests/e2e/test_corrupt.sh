@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # Damaged targets: a flipped byte in a volume, a missing volume, a corrupt manifest, a broken or
 # cyclic parent pointer. Restore must fail with exit 3 naming the damaged object, leave the live
 # sources byte-for-byte unchanged, and leave no staging directory behind.

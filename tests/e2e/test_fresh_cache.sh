@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # A fresh container: the local cache (HFSYNC_CACHE_DIR) is gone, so the previous manifest must
 # come from the target. The next backup after a change is still an incremental of the chain,
 # nothing-changed is still detected, and restores (into --to and into missing live paths) work.

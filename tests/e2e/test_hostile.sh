@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # Hostile backups: each fixture is a valid backup whose volume and/or manifest were rewritten
 # (python tarfile + zstd) with the meta's sizes and sha256 fixed up, so integrity checks pass and
 # only the safety rules of docs/FORMAT.md §4/§6 can stop it. Restore must refuse with exit 3,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are read by lib.sh
 # hfsync as an ordinary user (a Hugging Face Space runs as uid 1000): read-only files and
 # directories (0444, 0400, 0555, 0500) must back up, restore exactly into --to, and restore in
 # place over a live tree that has read-only directories itself (the old tree must still be

@@ -149,6 +149,38 @@ static void test_manifest_refuses_hostile_entries(void **state)
                    ERR_CORRUPT, "bad mode");
 }
 
+static void test_manifest_non_utf8_names(void **state)
+{
+    (void)state;
+    Error err = {0};
+    Manifest *m = sample_manifest();
+    ManifestEntry e = {.source = 0,
+                       .ref = 0,
+                       .type = ENTRY_SYMLINK,
+                       .mode = 0777,
+                       .mtime = 3,
+                       .path = "latin1-\xe9t\xe9",
+                       .target = "caf\xe9"};
+    manifest_add(m, &e);
+    manifest_sort(m);
+    Sink *buf = buffer_sink_new();
+    assert_true(manifest_write(m, buf, NULL, &err));
+    size_t size;
+    const char *text = (const char *)buffer_sink_data(buf, &size);
+    /* The JSON stays UTF-8: the raw bytes travel as hex. */
+    assert_non_null(strstr(text, "\"path_hex\":\"6c6174696e312de974e9\""));
+    assert_non_null(strstr(text, "\"target_hex\":\"636166e9\""));
+    assert_null(memchr(text, 0xe9, size));
+    Manifest *back = reparse(text, &err);
+    assert_non_null(back);
+    ManifestEntry *l = manifest_find(back, "state", "latin1-\xe9t\xe9");
+    assert_non_null(l);
+    assert_string_equal(l->target, "caf\xe9");
+    manifest_free(back);
+    manifest_free(m);
+    sink_free(buf);
+}
+
 static void test_path_check(void **state)
 {
     (void)state;
@@ -332,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_manifest_roundtrip),
         cmocka_unit_test(test_manifest_refuses_hostile_entries),
+        cmocka_unit_test(test_manifest_non_utf8_names),
         cmocka_unit_test(test_path_check),
         cmocka_unit_test(test_chain_resolves_full_first),
         cmocka_unit_test(test_chain_broken_parent),
