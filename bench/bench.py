@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 MIB = 1 << 20
@@ -40,21 +41,45 @@ class Result:
         self.stdout = stdout
 
 
+# GNU time measures the peak RSS of exactly the command it runs. wait4() on our own child is the
+# fallback, but Linux counts the RSS the child had before exec (a copy of this Python process)
+# into ru_maxrss, so that figure can only be an upper bound.
+TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run(argv, env=None, log=None, cwd=None):
     """Run argv; return a Result with wall time, CPU time, peak RSS, exit code, stdout text."""
     out_path = log + ".out" if log else os.devnull
     err_path = log + ".err" if log else os.devnull
+    stat_path = None
+    if TIME_BIN:
+        fd, stat_path = tempfile.mkstemp(prefix="bench-time-")
+        os.close(fd)
+        argv = [TIME_BIN, "-f", "%U %S %M", "-o", stat_path, "--"] + list(argv)
     with open(out_path, "wb") as out, open(err_path, "ab") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+    user, sys_, maxrss = ru.ru_utime, ru.ru_stime, ru.ru_maxrss
+    if stat_path:
+        try:
+            with open(stat_path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 3:
+                        try:
+                            user, sys_, maxrss = float(parts[0]), float(parts[1]), int(parts[2])
+                        except ValueError:
+                            pass
+        finally:
+            os.unlink(stat_path)
     text = ""
     if log:
         with open(out_path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
-    return Result(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, p.returncode, text)
+    return Result(wall, user, sys_, maxrss, p.returncode, text)
 
 
 def sh(cmd, log=None):
@@ -209,11 +234,14 @@ class Bench:
         say("== backup and restore: %s (%d files, %d dirs, %d symlinks)" % (tree, files, dirs, links))
         tarzst = os.path.join(self.work, "baseline.tar.zst")
         repo = os.path.join(self.work, "repo-big")
-        # Restores go to fresh directories (one per run) under --restore-dir, removed only after
-        # the last one: see README.md on why nothing is deleted between timed restores.
+        # Restores go to fresh directories. On a tmpfs each is removed right after its run (keeping
+        # them makes every later run slower as the VM touches new memory); on a disk nothing is
+        # removed until the end (ext4 without a journal avoids reusing freshly freed inodes, which
+        # makes creating files after a big delete several times slower). See README.md.
         rdir = os.path.join(os.path.abspath(self.a.restore_dir), "hfsync-bench-restores")
         rmtree(rdir)
         os.makedirs(rdir)
+        delete_each = fstype(rdir) == "tmpfs"
         say("  restores into %s (%s)" % (rdir, fstype(rdir)))
         fsync_base = os.environ.get("BENCH_BASELINE_FSYNC", "1") != "0"
         tar_cmd = "tar -cf - -C %s . | zstd -q -T0 -3 > %s" % (q(tree), q(tarzst))
@@ -251,10 +279,11 @@ class Bench:
         if self.hfsync and hf_b:
             self.data["hfsync_bytes"] = du_bytes(repo)
 
-        last_h = None
+        verified = False
         for i in range(self.a.runs):
             order = ("base", "hf") if i % 2 == 0 else ("hf", "base")
             for who in order:
+                dest = None
                 if who == "base":
                     dest = os.path.join(rdir, "baseline-%d" % (i + 1))
                     os.makedirs(dest)
@@ -274,16 +303,17 @@ class Bench:
                     if not self.check("hfsync restore", r, "hfsync-restore"):
                         return
                     hf_r.append(r)
-                    last_h = dest
                     say("  restore hfsync    run %d: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (i + 1, r.wall, r.cpu, r.rss_mb))
-
-        if last_h:
-            problems = compare_trees(tree, os.path.join(last_h, "home"))
-            if problems:
-                self.errors.append("hfsync restore differs from the source tree: " + "; ".join(problems[:5]))
-                say("  verify: restored tree DIFFERS: " + "; ".join(problems[:5]))
-            else:
-                say("  verify: restored tree identical to the source (entries, modes, mtimes, links, contents)")
+                    if not verified:
+                        verified = True
+                        problems = compare_trees(tree, os.path.join(dest, "home"))
+                        if problems:
+                            self.errors.append("hfsync restore differs from the source tree: " + "; ".join(problems[:5]))
+                            say("  verify: restored tree DIFFERS: " + "; ".join(problems[:5]))
+                        else:
+                            say("  verify: restored tree identical to the source (entries, modes, mtimes ns, links, contents)")
+                if delete_each and dest:
+                    rmtree(dest)
         if os.environ.get("BENCH_KEEP") != "1":
             rmtree(rdir)
 
@@ -401,6 +431,8 @@ def main():
     a = ap.parse_args()
     if not a.restore_dir:
         a.restore_dir = a.work
+    if not TIME_BIN:
+        say("bench: /usr/bin/time not found (apt-get install time): peak RSS figures are upper bounds")
     b = Bench(a)
     if not a.skip_big:
         b.big()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages needed to build and test hfsync, but only those that are
+# Installs the Debian packages needed to build, test and benchmark hfsync, but only those that are
 # missing. Runs `apt-get update` at most once, and only when something has to be installed.
 # Uses sudo when not root (and sudo exists). `make deps` calls this.
 #
@@ -24,6 +24,10 @@ TEST_PKGS=(
     python3
     valgrind
 )
+# Bench (bench/run.sh): GNU time measures each command's peak RSS.
+BENCH_PKGS=(
+    time
+)
 
 check_only=0
 case "${1:-}" in
@@ -41,7 +45,7 @@ esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps.sh: this script needs a Debian-based system (dpkg/apt-get)." >&2
-    echo "Install the equivalents of: ${BUILD_PKGS[*]} ${TEST_PKGS[*]}" >&2
+    echo "Install the equivalents of: ${BUILD_PKGS[*]} ${TEST_PKGS[*]} ${BENCH_PKGS[*]}" >&2
     exit 1
 fi
 
@@ -54,14 +58,14 @@ is_installed() {
 }
 
 missing=()
-for pkg in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for pkg in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${BENCH_PKGS[@]}"; do
     if ! is_installed "$pkg"; then
         missing+=("$pkg")
     fi
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps.sh: all build and test packages are already installed."
+    echo "install-deps.sh: all build, test and bench packages are already installed."
     exit 0
 fi
 

@@ -29,7 +29,7 @@ int agent_exit_code(const Error *err);
 typedef struct ScanStats {
     uint64_t files, dirs, symlinks, skipped;
     uint64_t hardlinked; /* files with more than one link: stored as separate copies */
-    uint64_t bytes; /* sum of regular file sizes */
+    uint64_t bytes;      /* sum of regular file sizes */
 } ScanStats;
 
 /* Walk every configured source into `m` (entries without hash or ref), sorted. Missing sources
