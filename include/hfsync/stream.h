@@ -67,6 +67,11 @@ uint64_t zstd_sink_produced(Sink *sink);
  * truncated stream is an ERR_CORRUPT error. */
 Reader *zstd_reader_new(Reader *next, Error *err);
 
+/* Runs `next` (and everything it pulls from) on a thread of its own, up to `count` buffers of
+ * `size` bytes ahead. `next` must not be used by anyone else until this reader is freed; freeing
+ * stops and joins the thread (so results of stages below are safe to read afterwards). */
+Reader *prefetch_reader_new(Reader *next, size_t size, size_t count, Error *err);
+
 /* --- observers ---------------------------------------------------------------------------- */
 
 /* Counts bytes and hashes them as they pass to `next` (next may be NULL: a pure consumer). */

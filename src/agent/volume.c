@@ -19,6 +19,8 @@
 #include "hfsync/util.h"
 
 #define VOLUME_DRAIN_SIZE (64 * 1024)
+#define VOLUME_PREFETCH_SIZE (1024 * 1024)
+#define VOLUME_PREFETCH_COUNT 4
 
 /* Split "source/path" (or "source") and check both halves. */
 static bool volume_member_split(const char *name, char *source, size_t source_cap,
@@ -168,7 +170,7 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
     const VolumeInfo *vi = &meta->vinfo[number - 1];
     char *path = meta_sibling_path(meta, vi->name);
     Reader *raw = storage_read_open(job->st, path, 0, err);
-    Reader *hash = NULL, *z = NULL;
+    Reader *hash = NULL, *z = NULL, *pf = NULL;
     TarReader *tr = NULL;
     bool ok = false;
     if (raw == NULL) {
@@ -180,17 +182,23 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
     z = zstd_reader_new(hash, err);
     if (z == NULL)
         goto out;
-    tr = tar_reader_new(z, err);
+    /* Reading, sha256 and decompression run on their own thread, ahead of extraction. */
+    pf = prefetch_reader_new(z, VOLUME_PREFETCH_SIZE, VOLUME_PREFETCH_COUNT, err);
+    if (pf == NULL)
+        goto out;
+    tr = tar_reader_new(pf, err);
     if (tr == NULL || !volume_members(job, tr, number, err))
         goto out;
     /* Read to the very end so the whole object is hashed (tar stops at its end marker). */
     uint8_t *drain = x_malloc(VOLUME_DRAIN_SIZE);
     ssize_t n;
-    while ((n = reader_read(z, drain, VOLUME_DRAIN_SIZE, err)) > 0)
+    while ((n = reader_read(pf, drain, VOLUME_DRAIN_SIZE, err)) > 0)
         ;
     free(drain);
     if (n < 0)
         goto out;
+    reader_free(pf); /* joins the thread: the hash below is final */
+    pf = NULL;
     char hex[HASH_HEX_SIZE];
     uint64_t size;
     hash_reader_result(hash, hex, &size);
@@ -211,6 +219,7 @@ out:
         free(where);
     }
     tar_reader_free(tr);
+    reader_free(pf); /* before the stages it runs */
     reader_free(z);
     reader_free(hash);
     reader_free(raw);

@@ -242,6 +242,84 @@ static void test_tar_roundtrip_seven_byte_source(void **state)
     tar_roundtrip(7);
 }
 
+/* A reader that fails after `limit` bytes, to check errors cross the prefetch thread. */
+typedef struct FailReader {
+    Reader base;
+    size_t left;
+} FailReader;
+
+static ssize_t fail_read(Reader *r, uint8_t *buf, size_t cap, Error *err)
+{
+    FailReader *f = (FailReader *)r;
+    if (f->left == 0) {
+        error_set(err, ERR_CORRUPT, "injected failure");
+        return -1;
+    }
+    size_t n = cap < f->left ? cap : f->left;
+    memset(buf, 'x', n);
+    f->left -= n;
+    return (ssize_t)n;
+}
+
+static void fail_free(Reader *r)
+{
+    free(r);
+}
+
+static const ReaderOps fail_ops = {fail_read, fail_free};
+
+static void test_prefetch_passes_bytes_and_errors(void **state)
+{
+    (void)state;
+    Error err = {0};
+    uint8_t *data = make_data(DATA_SIZE);
+    for (size_t chunk = 1; chunk <= 70000; chunk *= 70) {
+        Reader *src = buffer_reader_new(data, DATA_SIZE, 0);
+        Reader *hr = hash_reader_new(src, HASH_SHA256);
+        Reader *pf = prefetch_reader_new(hr, 4096 + 3, 3, &err);
+        assert_non_null(pf);
+        uint8_t *out = malloc(DATA_SIZE);
+        size_t got = 0;
+        ssize_t n;
+        while ((n = reader_read(pf, out + got, chunk, &err)) > 0)
+            got += (size_t)n;
+        assert_int_equal(n, 0);
+        assert_int_equal(got, DATA_SIZE);
+        assert_memory_equal(out, data, DATA_SIZE);
+        reader_free(pf);
+        char hex1[HASH_HEX_SIZE], hex2[HASH_HEX_SIZE];
+        hash_reader_result(hr, hex1, NULL);
+        hash_buffer_hex(HASH_SHA256, data, DATA_SIZE, hex2);
+        assert_string_equal(hex1, hex2);
+        reader_free(hr);
+        reader_free(src);
+        free(out);
+    }
+    /* The inner chain's error reaches the consumer after the bytes before it. */
+    FailReader *f = calloc(1, sizeof(*f));
+    f->base.ops = &fail_ops;
+    f->left = 10000;
+    Reader *pf = prefetch_reader_new(&f->base, 4096, 2, &err);
+    uint8_t buf[777];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = reader_read(pf, buf, sizeof(buf), &err)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, -1);
+    assert_int_equal(err.code, ERR_CORRUPT);
+    assert_string_equal(err.msg, "injected failure");
+    assert_true(got >= 8192 && got <= 10000);
+    reader_free(pf);
+    /* Freed early, while the thread is still ahead: no hang, no leak. */
+    Reader *src = buffer_reader_new(data, DATA_SIZE, 0);
+    pf = prefetch_reader_new(src, 1024, 2, &err);
+    assert_int_equal(reader_read(pf, buf, 10, &err), 10);
+    reader_free(pf);
+    reader_free(src);
+    fail_free(&f->base);
+    free(data);
+}
+
 static void test_content_hash_is_truncated_blake2b(void **state)
 {
     (void)state;
@@ -264,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_zstd_restart_makes_independent_streams),
         cmocka_unit_test(test_tar_roundtrip),
         cmocka_unit_test(test_tar_roundtrip_seven_byte_source),
+        cmocka_unit_test(test_prefetch_passes_bytes_and_errors),
         cmocka_unit_test(test_content_hash_is_truncated_blake2b),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
