@@ -72,6 +72,11 @@ Reader *zstd_reader_new(Reader *next, Error *err);
  * stops and joins the thread (so results of stages below are safe to read afterwards). */
 Reader *prefetch_reader_new(Reader *next, size_t size, size_t count, Error *err);
 
+/* Hands bytes to `next` on a thread of its own through `count` buffers of `size` bytes.
+ * sink_finish() drains the queue, then finishes `next` on the caller's thread; after a finish
+ * (queue empty) the caller may re-point `next`. Freeing abandons anything not yet written. */
+Sink *async_sink_new(Sink *next, size_t size, size_t count, Error *err);
+
 /* --- observers ---------------------------------------------------------------------------- */
 
 /* Counts bytes and hashes them as they pass to `next` (next may be NULL: a pure consumer). */

@@ -21,6 +21,8 @@
 #include "hfsync/util.h"
 
 #define BACKUP_READ_SIZE (1024 * 1024)
+#define BACKUP_WRITE_BUF (1024 * 1024)
+#define BACKUP_WRITE_BUFS 4
 
 typedef struct BackupCtx {
     const Config *cfg;
@@ -29,8 +31,10 @@ typedef struct BackupCtx {
     const char *name;
     uint16_t self_ref;
 
-    /* The volume pipeline: tar -> zstd -> volume hash -> all-volumes hash -> storage. */
+    /* The volume pipeline: tar -> zstd -> [writer thread] volume hash -> all-volumes hash ->
+     * storage. */
     Sink *zstd;
+    Sink *async;
     Sink *vol_hash;
     Sink *all_sink;
     Hasher *all_hasher;
@@ -71,8 +75,8 @@ static bool backup_volume_open(BackupCtx *b, Error *err)
     backup_note_written(b, path);
     free(path);
     b->all_sink->next = b->out;
-    hash_sink_restart(b->vol_hash, b->all_sink);
-    zstd_sink_restart(b->zstd, b->vol_hash);
+    hash_sink_restart(b->vol_hash, b->all_sink); /* the writer thread is idle between volumes */
+    zstd_sink_restart(b->zstd, b->async);
     b->tw = tar_writer_new(b->zstd, err);
     b->vol_files = b->vol_entries = 0;
     return b->tw != NULL;
@@ -83,10 +87,10 @@ static bool backup_volume_close(BackupCtx *b, Error *err)
     bool ok = tar_writer_close(b->tw, err);
     tar_writer_free(b->tw);
     b->tw = NULL;
+    if (!ok) /* b->out stays until the writer thread is stopped (backup_run's cleanup) */
+        return error_prefix(err, "volume %u", b->volume);
     sink_free(b->out);
     b->out = NULL;
-    if (!ok)
-        return error_prefix(err, "volume %u", b->volume);
     b->vinfo = x_realloc(b->vinfo, (b->vcount + 1) * sizeof(VolumeInfo));
     VolumeInfo *v = &b->vinfo[b->vcount++];
     memset(v, 0, sizeof(*v));
@@ -474,7 +478,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.all_hasher = hasher_new(HASH_SHA256);
     b.all_sink = hasher_sink_new(NULL, b.all_hasher);
     b.vol_hash = hash_sink_new(b.all_sink, HASH_SHA256);
-    b.zstd = zstd_sink_new(b.vol_hash, cfg->compression_level, threads, err);
+    b.async = async_sink_new(b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
+    if (b.async == NULL)
+        goto out;
+    b.zstd = zstd_sink_new(b.async, cfg->compression_level, threads, err);
     if (b.zstd == NULL)
         goto out;
     b.content = hasher_new(HASH_CONTENT);
@@ -584,6 +591,7 @@ out:
         free(b.written[i]);
     free(b.written);
     tar_writer_free(b.tw);
+    sink_free(b.async); /* joins the writer thread before what it writes into goes */
     sink_free(b.out);
     sink_free(b.zstd);
     sink_free(b.vol_hash);

@@ -320,6 +320,76 @@ static void test_prefetch_passes_bytes_and_errors(void **state)
     free(data);
 }
 
+/* A sink that fails on its first write. */
+static bool failing_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
+{
+    (void)sink;
+    (void)data;
+    (void)size;
+    return error_set(err, ERR_IO, "disk full (injected)");
+}
+
+static bool failing_finish(Sink *sink, Error *err)
+{
+    (void)sink;
+    (void)err;
+    return true;
+}
+
+static void failing_free(Sink *sink)
+{
+    free(sink);
+}
+
+static const SinkOps failing_ops = {failing_write, failing_finish, failing_free};
+
+static void test_async_sink_orders_bytes_and_reports_errors(void **state)
+{
+    (void)state;
+    Error err = {0};
+    uint8_t *data = make_data(DATA_SIZE);
+    Sink *a_buf = buffer_sink_new(), *b_buf = buffer_sink_new();
+    Sink *as = async_sink_new(a_buf, 1000 + 7, 3, &err);
+    assert_non_null(as);
+    for (size_t off = 0; off < DATA_SIZE; off += 333)
+        assert_true(
+            sink_write(as, data + off, DATA_SIZE - off < 333 ? DATA_SIZE - off : 333, &err));
+    assert_true(sink_finish(as, &err));
+    size_t size;
+    const uint8_t *got = buffer_sink_data(a_buf, &size);
+    assert_int_equal(size, DATA_SIZE);
+    assert_memory_equal(got, data, DATA_SIZE);
+    /* Re-pointed after a finish, as between volumes. */
+    as->next = b_buf;
+    assert_true(sink_write(as, "second", 6, &err) && sink_finish(as, &err));
+    got = buffer_sink_data(b_buf, &size);
+    assert_int_equal(size, 6);
+    assert_memory_equal(got, "second", 6);
+    sink_free(as);
+
+    /* An error on the writer thread reaches the caller, at the latest when finishing. */
+    Sink *bad = calloc(1, sizeof(Sink));
+    bad->ops = &failing_ops;
+    as = async_sink_new(bad, 4096, 2, &err);
+    bool ok = true;
+    for (size_t off = 0; ok && off < DATA_SIZE; off += 5000)
+        ok = sink_write(as, data + off, 5000 < DATA_SIZE - off ? 5000 : DATA_SIZE - off, &err);
+    if (ok)
+        ok = sink_finish(as, &err);
+    assert_false(ok);
+    assert_int_equal(err.code, ERR_IO);
+    assert_string_equal(err.msg, "disk full (injected)");
+    sink_free(as);
+    /* Freed with data still queued: abandoned, no hang. */
+    as = async_sink_new(a_buf, 16, 2, &err);
+    assert_true(sink_write(as, data, 100, &err));
+    sink_free(as);
+    sink_free(bad);
+    sink_free(a_buf);
+    sink_free(b_buf);
+    free(data);
+}
+
 static void test_content_hash_is_truncated_blake2b(void **state)
 {
     (void)state;
@@ -343,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_tar_roundtrip),
         cmocka_unit_test(test_tar_roundtrip_seven_byte_source),
         cmocka_unit_test(test_prefetch_passes_bytes_and_errors),
+        cmocka_unit_test(test_async_sink_orders_bytes_and_reports_errors),
         cmocka_unit_test(test_content_hash_is_truncated_blake2b),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
