@@ -9,15 +9,11 @@
 
 #include "hfsync/stream.h"
 #include "hfsync/util.h"
+#include "ring.h"
 
 typedef struct PrefetchReader {
     Reader base;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint8_t **bufs;
-    size_t *lens;
-    size_t nbufs, bufsize;
+    Ring r;
     size_t head, filled; /* ring: `filled` buffers ready from `head` on */
     size_t pos;          /* consumer's position in bufs[head] */
     bool eof, failed, stop;
@@ -28,30 +24,30 @@ static void *prefetch_main(void *arg)
 {
     PrefetchReader *p = arg;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (p->filled == p->nbufs && !p->stop)
-            pthread_cond_wait(&p->cv, &p->mu);
-        size_t slot = (p->head + p->filled) % p->nbufs;
+        pthread_mutex_lock(&p->r.mu);
+        while (p->filled == p->r.nbufs && !p->stop)
+            pthread_cond_wait(&p->r.cv, &p->r.mu);
+        size_t slot = (p->head + p->filled) % p->r.nbufs;
         bool stop = p->stop;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->r.mu);
         if (stop)
             return NULL;
         /* The slot is invisible to the consumer until `filled` counts it. */
         Error err = {0};
-        ssize_t n = reader_read_full(p->base.next, p->bufs[slot], p->bufsize, &err);
-        pthread_mutex_lock(&p->mu);
+        ssize_t n = reader_read_full(p->base.next, p->r.bufs[slot], p->r.bufsize, &err);
+        pthread_mutex_lock(&p->r.mu);
         if (n < 0) {
             p->err = err;
             p->failed = true;
         } else if (n == 0) {
             p->eof = true;
         } else {
-            p->lens[slot] = (size_t)n;
+            p->r.lens[slot] = (size_t)n;
             p->filled++;
         }
         bool done = n <= 0;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+        pthread_cond_broadcast(&p->r.cv);
+        pthread_mutex_unlock(&p->r.mu);
         if (done)
             return NULL;
     }
@@ -60,31 +56,31 @@ static void *prefetch_main(void *arg)
 static ssize_t prefetch_read(Reader *reader, uint8_t *buf, size_t cap, Error *err)
 {
     PrefetchReader *p = (PrefetchReader *)reader;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->r.mu);
     while (p->filled == 0 && !p->eof && !p->failed)
-        pthread_cond_wait(&p->cv, &p->mu);
+        pthread_cond_wait(&p->r.cv, &p->r.mu);
     if (p->filled == 0) {
         bool failed = p->failed;
         if (failed)
             *err = p->err;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->r.mu);
         return failed ? -1 : 0;
     }
     size_t head = p->head;
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->r.mu);
 
-    size_t n = p->lens[head] - p->pos;
+    size_t n = p->r.lens[head] - p->pos;
     if (n > cap)
         n = cap;
-    memcpy(buf, p->bufs[head] + p->pos, n);
+    memcpy(buf, p->r.bufs[head] + p->pos, n);
     p->pos += n;
-    if (p->pos == p->lens[head]) {
-        pthread_mutex_lock(&p->mu);
-        p->head = (p->head + 1) % p->nbufs;
+    if (p->pos == p->r.lens[head]) {
+        pthread_mutex_lock(&p->r.mu);
+        p->head = (p->head + 1) % p->r.nbufs;
         p->filled--;
         p->pos = 0;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+        pthread_cond_broadcast(&p->r.cv);
+        pthread_mutex_unlock(&p->r.mu);
     }
     return (ssize_t)n;
 }
@@ -92,17 +88,11 @@ static ssize_t prefetch_read(Reader *reader, uint8_t *buf, size_t cap, Error *er
 static void prefetch_free(Reader *reader)
 {
     PrefetchReader *p = (PrefetchReader *)reader;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->r.mu);
     p->stop = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
-    for (size_t i = 0; i < p->nbufs; i++)
-        free(p->bufs[i]);
-    free(p->bufs);
-    free(p->lens);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
+    pthread_cond_broadcast(&p->r.cv);
+    pthread_mutex_unlock(&p->r.mu);
+    ring_stop(&p->r);
     free(p);
 }
 
@@ -113,21 +103,8 @@ Reader *prefetch_reader_new(Reader *next, size_t size, size_t count, Error *err)
     PrefetchReader *p = x_calloc(1, sizeof(*p));
     p->base.ops = &prefetch_ops;
     p->base.next = next;
-    p->nbufs = count < 2 ? 2 : count;
-    p->bufsize = size;
-    p->bufs = x_calloc(p->nbufs, sizeof(uint8_t *));
-    p->lens = x_calloc(p->nbufs, sizeof(size_t));
-    for (size_t i = 0; i < p->nbufs; i++)
-        p->bufs[i] = x_malloc(size);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    if (pthread_create(&p->thread, NULL, prefetch_main, p) != 0) {
-        for (size_t i = 0; i < p->nbufs; i++)
-            free(p->bufs[i]);
-        free(p->bufs);
-        free(p->lens);
+    if (!ring_start(&p->r, size, count, prefetch_main, p, err)) {
         free(p);
-        error_set(err, ERR_FAIL, "cannot start a reader thread");
         return NULL;
     }
     return &p->base;
