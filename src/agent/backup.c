@@ -561,6 +561,18 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     } else {
         error_prefix(err, "backup %s: metadata '%s'", name, meta_path);
     }
+    if (!ok) {
+        /* The pointer's outcome is unknown (e.g. renamed into place, then the directory fsync
+         * failed): if it names this backup, its objects must stay. */
+        char *now = NULL;
+        Error perr = {0};
+        if (pointer_read(b.st, &now, &perr) && now != NULL && strcmp(now, meta_path) == 0) {
+            log_warn("%s; but the pointer names backup %s, so it stands", err->msg, name);
+            error_clear(err);
+            ok = true;
+        }
+        free(now);
+    }
     free(meta_path);
     if (!ok)
         goto out;
