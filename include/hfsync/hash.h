@@ -2,8 +2,8 @@
  * Hasher: an incremental digest over OpenSSL EVP.
  *
  * HASH_SHA256 is used for objects (volumes, manifests): the Hub's LFS and S3 checksums need it.
- * HASH_CONTENT is the per-file hash of the manifest: the first 32 bytes of BLAKE2b-512, chosen
- * because it runs about twice as fast as SHA-256 on CPUs without SHA extensions (docs/FORMAT.md).
+ * HASH_CONTENT is the per-file hash of the manifest. It is SHA-256 too (docs/FORMAT.md §4 says
+ * why); the separate name marks which role a hasher plays.
  * Both produce 32 bytes. A Hasher is reusable: hasher_reset() starts a new digest.
  */
 #ifndef HFSYNC_HASH_H

@@ -20,6 +20,9 @@
 #include "hfsync/hash.h"
 #include "hfsync/stream.h"
 
+/* The per-file content hash, named in the manifest header and meta (docs/FORMAT.md §4). */
+#define MANIFEST_CONTENT_HASH "sha256"
+
 typedef enum EntryType { ENTRY_FILE = 0, ENTRY_DIR, ENTRY_SYMLINK } EntryType;
 
 /* Scratch flags used while building or restoring; never serialised. */

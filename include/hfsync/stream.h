@@ -86,10 +86,6 @@ void hash_sink_result(Sink *sink, char hex[HASH_HEX_SIZE], uint64_t *size);
 /* Reset counters and digest, and point at a new `next` (for the next volume). */
 void hash_sink_restart(Sink *sink, Sink *next);
 
-/* Feeds an external hasher that outlives volumes (a digest over several streams); finishing
- * passes through without finalising it. */
-Sink *hasher_sink_new(Sink *next, Hasher *hasher);
-
 Reader *hash_reader_new(Reader *next, HashKind kind);
 /* The digest of everything read so far, and the count. Call once, at the end. */
 void hash_reader_result(Reader *reader, char hex[HASH_HEX_SIZE], uint64_t *size);

@@ -31,13 +31,10 @@ typedef struct BackupCtx {
     const char *name;
     uint16_t self_ref;
 
-    /* The volume pipeline: tar -> zstd -> [writer thread] volume hash -> all-volumes hash ->
-     * storage. */
+    /* The volume pipeline: tar -> zstd -> [writer thread] volume hash -> storage. */
     Sink *zstd;
     Sink *async;
     Sink *vol_hash;
-    Sink *all_sink;
-    Hasher *all_hasher;
     Hasher *content;
     Sink *out;
     TarWriter *tw;
@@ -74,8 +71,7 @@ static bool backup_volume_open(BackupCtx *b, Error *err)
     }
     backup_note_written(b, path);
     free(path);
-    b->all_sink->next = b->out;
-    hash_sink_restart(b->vol_hash, b->all_sink); /* the writer thread is idle between volumes */
+    hash_sink_restart(b->vol_hash, b->out); /* the writer thread is idle between volumes */
     zstd_sink_restart(b->zstd, b->async);
     b->tw = tar_writer_new(b->zstd, err);
     b->vol_files = b->vol_entries = 0;
@@ -475,9 +471,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
              (unsigned long long)b.cur->count);
 
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    b.all_hasher = hasher_new(HASH_SHA256);
-    b.all_sink = hasher_sink_new(NULL, b.all_hasher);
-    b.vol_hash = hash_sink_new(b.all_sink, HASH_SHA256);
+    b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
     b.async = async_sink_new(b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
     if (b.async == NULL)
         goto out;
@@ -521,8 +515,15 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     for (size_t i = 0; i < b.vcount; i++)
         meta.volumes[i] = b.vinfo[i].name;
     meta.vinfo = b.vinfo;
+    /* The checksum hashes the list of volume hashes, not the volumes again (docs/FORMAT.md). */
+    Hasher *list = hasher_new(HASH_SHA256);
+    for (size_t i = 0; i < b.vcount; i++) {
+        hasher_update(list, b.vinfo[i].sha256, strlen(b.vinfo[i].sha256));
+        hasher_update(list, "\n", 1);
+    }
     char all_hex[HASH_HEX_SIZE];
-    hasher_final_hex(b.all_hasher, all_hex);
+    hasher_final_hex(list, all_hex);
+    hasher_free(list);
     char checksum[80];
     snprintf(checksum, sizeof(checksum), "sha256:%s", all_hex);
     meta.checksum = checksum;
@@ -607,8 +608,6 @@ out:
     sink_free(b.out);
     sink_free(b.zstd);
     sink_free(b.vol_hash);
-    sink_free(b.all_sink);
-    hasher_free(b.all_hasher);
     hasher_free(b.content);
     free(b.buf);
     for (size_t i = 0; i < b.vcount; i++)

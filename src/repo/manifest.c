@@ -228,7 +228,7 @@ bool manifest_write(const Manifest *m, Sink *out, size_t *entry_count, Error *er
     cJSON_AddStringToObject(head, "format", "hfsync-manifest");
     cJSON_AddNumberToObject(head, "version", 1);
     cJSON_AddStringToObject(head, "backup", m->backup);
-    cJSON_AddStringToObject(head, "content_hash", "blake2b-512/256");
+    cJSON_AddStringToObject(head, "content_hash", MANIFEST_CONTENT_HASH);
     cJSON_AddNumberToObject(head, "entries", (double)n);
     char *line = cJSON_PrintUnformatted(head);
     cJSON_Delete(head);
@@ -486,6 +486,13 @@ Manifest *manifest_read(Reader *in, Error *err)
                 !json_int(o, "version", 1, 1, &version) ||
                 !json_int(o, "entries", 0, 1e12, &entries) || json_str(o, "backup") == NULL) {
                 ok = error_set(err, ERR_CORRUPT, "not an hfsync manifest (bad header)");
+            } else if (json_str(o, "content_hash") == NULL ||
+                       strcmp(json_str(o, "content_hash"), MANIFEST_CONTENT_HASH) != 0) {
+                ok = error_set(err, ERR_CORRUPT,
+                               "manifest content hash \"%s\" is not \"%s\", the only one this "
+                               "version of hfsync reads",
+                               json_str(o, "content_hash") ? json_str(o, "content_hash") : "",
+                               MANIFEST_CONTENT_HASH);
             } else {
                 m = manifest_new(json_str(o, "backup"));
                 expected = (size_t)entries;

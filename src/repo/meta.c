@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hfsync/manifest.h"
 #include "hfsync/util.h"
 #include "hfsync/version.h"
 
@@ -251,7 +252,7 @@ char *meta_to_json(const BackupMeta *m)
     cJSON_AddStringToObject(h, "tool_version", HFSYNC_VERSION);
     cJSON_AddStringToObject(h, "codec", "zstd");
     cJSON_AddNumberToObject(h, "compression_level", m->compression_level);
-    cJSON_AddStringToObject(h, "content_hash", "blake2b-512/256");
+    cJSON_AddStringToObject(h, "content_hash", MANIFEST_CONTENT_HASH);
     cJSON *srcs = cJSON_AddArrayToObject(h, "sources");
     for (size_t i = 0; i < m->source_count; i++)
         cJSON_AddItemToArray(srcs, cJSON_CreateString(m->sources[i]));

@@ -118,40 +118,6 @@ void hash_sink_restart(Sink *sink, Sink *next)
     sink->next = next;
 }
 
-/* --- external hasher sink ------------------------------------------------------------------ */
-
-typedef struct HasherSink {
-    Sink base;
-    Hasher *hasher;
-} HasherSink;
-
-static bool hasher_sink_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
-{
-    hasher_update(((HasherSink *)sink)->hasher, data, size);
-    return sink->next == NULL || sink_write(sink->next, data, size, err);
-}
-
-static bool hasher_sink_finish(Sink *sink, Error *err)
-{
-    return sink->next == NULL || sink_finish(sink->next, err);
-}
-
-static void hasher_sink_free(Sink *sink)
-{
-    free(sink);
-}
-
-static const SinkOps hasher_sink_ops = {hasher_sink_write, hasher_sink_finish, hasher_sink_free};
-
-Sink *hasher_sink_new(Sink *next, Hasher *hasher)
-{
-    HasherSink *h = x_calloc(1, sizeof(*h));
-    h->base.ops = &hasher_sink_ops;
-    h->base.next = next;
-    h->hasher = hasher;
-    return &h->base;
-}
-
 /* --- hash reader ---------------------------------------------------------------------------- */
 
 typedef struct HashReader {

@@ -46,7 +46,12 @@ def zstd_c(data):
 
 
 def content_hash(data):
-    return hashlib.blake2b(data).digest()[:32].hex()
+    return hashlib.sha256(data).hexdigest()
+
+
+def checksum_of(volume_info):
+    """The meta `checksum`: sha256 of the volume hashes, each followed by a newline."""
+    return hashlib.sha256(b"".join(v["sha256"].encode() + b"\n" for v in volume_info)).hexdigest()
 
 
 def read(repo, name):
@@ -219,7 +224,7 @@ def check_format(repo, snap=None, snap_backup=None):
             except OSError as e:
                 P(f"{where}: volume {v} missing: {e}")
                 continue
-            cat.update(data)
+            cat.update(hashlib.sha256(data).hexdigest().encode() + b"\n")
             total += len(data)
             if i - 1 < len(vi):
                 if vi[i - 1].get("name") != v:
@@ -231,12 +236,12 @@ def check_format(repo, snap=None, snap_backup=None):
         if len(vi) != len(vols):
             P(f"{where}: {len(vi)} volume_info entries for {len(vols)} volumes")
         if m.get("checksum") != "sha256:" + cat.hexdigest():
-            P(f"{where}: checksum {m.get('checksum')!r} is not sha256 of the concatenated volumes")
+            P(f"{where}: checksum {m.get('checksum')!r} is not sha256 of the volume hash list")
         if m.get("archive_size") != total:
             P(f"{where}: archive_size {m.get('archive_size')} != total volume bytes {total}")
         if m.get("is_split") != (len(vols) > 1):
             P(f"{where}: is_split {m.get('is_split')!r} with {len(vols)} volumes")
-        exph = {"format": 1, "name": n, "codec": "zstd", "content_hash": "blake2b-512/256"}
+        exph = {"format": 1, "name": n, "codec": "zstd", "content_hash": "sha256"}
         for k, v in exph.items():
             if hs.get(k) != v:
                 P(f"{where}: hfsync.{k} is {hs.get(k)!r}, expected {v!r}")
@@ -262,7 +267,7 @@ def check_format(repo, snap=None, snap_backup=None):
             continue
         manifests[n] = ents
         exph = {"format": "hfsync-manifest", "version": 1, "backup": n,
-                "content_hash": "blake2b-512/256", "entries": len(ents)}
+                "content_hash": "sha256", "entries": len(ents)}
         for k, v in exph.items():
             if hdr.get(k) != v:
                 P(f"{n}.manifest.zst: header {k} is {hdr.get(k)!r}, expected {v!r}")
@@ -400,7 +405,7 @@ def check_format(repo, snap=None, snap_backup=None):
                     if len(content) != e.get("size"):
                         bad.append(f"size {len(content)} != manifest {e.get('size')}")
                     if content_hash(content) != e.get("hash"):
-                        bad.append("content's blake2b-512/256 differs from the manifest hash")
+                        bad.append("content's sha256 differs from the manifest hash")
             if e["type"] == "symlink" and ti.linkname != e.get("target"):
                 bad.append(f"link target {ti.linkname!r} != {e.get('target')!r}")
             if (ti.mode & 0o7777) != e.get("mode") and e["type"] != "symlink":
@@ -485,7 +490,6 @@ def refresh_meta(repo, name, header, ents, members_by_vol):
         f.write(raw)
     hs = meta["hfsync"]
     hs["manifest"].update(size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), entries=len(ents))
-    cat = hashlib.sha256()
     total = 0
     nfiles = 0
     for i, vname in enumerate(meta["volumes"]):
@@ -502,10 +506,9 @@ def refresh_meta(repo, name, header, ents, members_by_vol):
                 entries=len(members_by_vol[i]))
         data = read(repo, vname)
         hs["volume_info"][i].update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-        cat.update(data)
         total += len(data)
         nfiles += hs["volume_info"][i].get("files", 0)
-    meta["checksum"] = "sha256:" + cat.hexdigest()
+    meta["checksum"] = "sha256:" + checksum_of(hs["volume_info"])
     meta["archive_size"] = total
     meta["file_count"] = sum(1 for e in ents if e.get("type") == "file" and e.get("ref") == name)
     save_meta(repo, name, meta)

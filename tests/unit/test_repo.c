@@ -87,7 +87,9 @@ static void test_manifest_roundtrip(void **state)
     sink_free(buf);
 }
 
-#define HEAD "{\"format\":\"hfsync-manifest\",\"version\":1,\"backup\":\"B\",\"entries\":%d}\n"
+#define HEAD                                                                                       \
+    "{\"format\":\"hfsync-manifest\",\"version\":1,\"backup\":\"B\",\"content_hash\":\"sha256\","  \
+    "\"entries\":%d}\n"
 #define ROOT                                                                                       \
     "{\"source\":\"s\",\"path\":\".\",\"type\":\"dir\",\"mode\":493,\"mtime\":1,\"mtime_nsec\":0," \
     "\"ref\":\"B\"}\n"
@@ -103,6 +105,17 @@ static void expect_refused(const char *body, int entries, ErrorCode code, const 
     if (strstr(err.msg, needle) == NULL)
         fail_msg("message '%s' lacks '%s'", err.msg, needle);
     free(text);
+}
+
+static void test_manifest_refuses_unknown_content_hash(void **state)
+{
+    (void)state;
+    Error err = {0};
+    const char *text = "{\"format\":\"hfsync-manifest\",\"version\":1,\"backup\":\"B\","
+                       "\"content_hash\":\"blake2b-512/256\",\"entries\":1}\n" ROOT;
+    assert_null(reparse(text, &err));
+    assert_int_equal(err.code, ERR_CORRUPT);
+    assert_non_null(strstr(err.msg, "\"blake2b-512/256\""));
 }
 
 static void test_manifest_refuses_hostile_entries(void **state)
@@ -364,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_manifest_roundtrip),
         cmocka_unit_test(test_manifest_refuses_hostile_entries),
+        cmocka_unit_test(test_manifest_refuses_unknown_content_hash),
         cmocka_unit_test(test_manifest_non_utf8_names),
         cmocka_unit_test(test_path_check),
         cmocka_unit_test(test_chain_resolves_full_first),
