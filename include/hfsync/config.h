@@ -44,6 +44,19 @@ typedef struct Source {
     char *path;
 } Source;
 
+/* S3 settings (README "S3 and compatible services"). The credentials are secrets: never logged. */
+typedef struct S3Config {
+    char *access_key;    /* HFSYNC_S3_ACCESS_KEY_ID, AWS_ACCESS_KEY_ID */
+    char *secret_key;    /* HFSYNC_S3_SECRET_ACCESS_KEY, AWS_SECRET_ACCESS_KEY */
+    char *session_token; /* HFSYNC_S3_SESSION_TOKEN, AWS_SESSION_TOKEN; NULL when none */
+    char *region;        /* HFSYNC_S3_REGION, AWS_REGION, AWS_DEFAULT_REGION; default us-east-1 */
+    char *endpoint;      /* HFSYNC_S3_ENDPOINT, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL; NULL: AWS */
+    int path_style;      /* HFSYNC_S3_PATH_STYLE: -1 auto (path-style with a custom endpoint),
+                            0 virtual-hosted, 1 path-style */
+    uint64_t part_size;  /* HFSYNC_S3_PART_SIZE, default 16M (5M..5G) */
+    int parallel;        /* HFSYNC_S3_PARALLEL, parts uploaded at once, default 4 */
+} S3Config;
+
 typedef struct Config {
     Target target;
     Target restore_target; /* OPENCLAW_RESTORE_DATASET_REPO; kind TARGET_NONE when unset */
@@ -68,6 +81,9 @@ typedef struct Config {
     char *env_file;       /* HFSYNC_ENV_FILE, the file the values were filled from, or NULL */
 
     bool openclaw; /* configuration came from the original script's OPENCLAW_* variables */
+
+    S3Config s3;
+    char *ca_bundle; /* HFSYNC_CA_BUNDLE: CA certificates for TLS; NULL: curl's defaults */
 } Config;
 
 /* Look up a variable. Tests pass their own; production uses getenv. */

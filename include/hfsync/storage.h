@@ -33,9 +33,9 @@ typedef struct StorageInfo {
 
 typedef void (*StorageListFn)(const char *path, uint64_t size, void *ctx);
 
-/* Open the target. TARGET_S3 and TARGET_HF fail with a clear "not supported yet" until their
- * backends land. */
-Storage *storage_open(const Target *target, Error *err);
+/* Open `target` with the settings of `cfg` (credentials, endpoints, part sizes). TARGET_HF fails
+ * with a clear "not available yet" until its backend lands. */
+Storage *storage_open(const Config *cfg, const Target *target, Error *err);
 void storage_free(Storage *st);
 /* Human-readable location of `path`, for messages ("file:///r/backups/x.meta.json"). Owned. */
 char *storage_describe(Storage *st, const char *path);

@@ -403,7 +403,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     bool ok = false, committed = false;
     const char *why_full = NULL;
 
-    b.st = storage_open(&cfg->target, err);
+    b.st = storage_open(cfg, &cfg->target, err);
     if (b.st == NULL)
         return false;
     if (!pointer_read(b.st, &latest, err)) {

@@ -20,7 +20,7 @@ static const char *list_parent_name(BackupMeta **metas, size_t count, const Back
 
 bool list_run(const Config *cfg, bool json, Error *err)
 {
-    Storage *st = storage_open(&cfg->target, err);
+    Storage *st = storage_open(cfg, &cfg->target, err);
     if (st == NULL)
         return false;
     char *latest = NULL;

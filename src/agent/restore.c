@@ -226,7 +226,7 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     /* HFSYNC_RESTORE_REPO (or the script's OPENCLAW_RESTORE_DATASET_REPO) names another source. */
     const Target *from =
         cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target : &cfg->target;
-    Storage *st = storage_open(from, err);
+    Storage *st = storage_open(cfg, from, err);
     if (st == NULL)
         return false;
     char *meta_path = NULL;

@@ -77,7 +77,7 @@ static bool verify_one(const Config *cfg, Storage *st, const BackupMeta *m, bool
 
 bool verify_run(const Config *cfg, const VerifyOpts *opts, Error *err)
 {
-    Storage *st = storage_open(&cfg->target, err);
+    Storage *st = storage_open(cfg, &cfg->target, err);
     if (st == NULL)
         return false;
     BackupMeta **metas = NULL;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "hfsync/exclude.h"
 #include "hfsync/util.h"
 
@@ -580,6 +582,151 @@ static bool config_set_log_format(Config *cfg, const Loader *ld, const char *nam
     return error_set(err, ERR_USAGE, "%s: '%s' is not a log format; use text or json", name, value);
 }
 
+/* ---- S3 and HTTP ---- */
+
+/* The first of `names` set in the environment, else in the env file. */
+static Found loader_first(const Loader *ld, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i += 2) {
+        Found f = loader_get(ld, names[i], i + 1 < count ? names[i + 1] : NULL);
+        if (f.value != NULL)
+            return f;
+    }
+    return (Found){0};
+}
+
+static bool config_set_string(char **slot, const char *name, const char *value, Error *err)
+{
+    if (value != NULL && config_has_control(value, strlen(value)))
+        return error_set(err, ERR_USAGE, "%s: the value contains a control character", name);
+    free(*slot);
+    *slot = value != NULL ? x_strdup(value) : NULL;
+    return true;
+}
+
+static bool config_set_s3_access_key(Config *cfg, const Loader *ld, const char *name,
+                                     const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_string(&cfg->s3.access_key, name, value, err);
+}
+
+static bool config_set_s3_secret_key(Config *cfg, const Loader *ld, const char *name,
+                                     const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_string(&cfg->s3.secret_key, name, value, err);
+}
+
+static bool config_set_s3_session_token(Config *cfg, const Loader *ld, const char *name,
+                                        const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_string(&cfg->s3.session_token, name, value, err);
+}
+
+/* HFSYNC_S3_REGION, then AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1. */
+static bool config_set_s3_region(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                 Error *err)
+{
+    if (value == NULL) {
+        static const char *const more[] = {"AWS_DEFAULT_REGION"};
+        Found f = loader_first(ld, more, 1);
+        name = f.value != NULL ? f.name : name;
+        value = f.value != NULL ? f.value : "us-east-1";
+    }
+    for (const char *p = value; *p; p++)
+        if (!config_is_alnum(*p) && *p != '-' && *p != '_')
+            return error_set(err, ERR_USAGE,
+                             "%s: '%s' is not a region name (letters, digits and '-', like "
+                             "us-east-1, or auto for Cloudflare R2)",
+                             name, value);
+    return config_set_string(&cfg->s3.region, name, value, err);
+}
+
+/* HFSYNC_S3_ENDPOINT, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL: scheme://host[:port]. */
+static bool config_set_s3_endpoint(Config *cfg, const Loader *ld, const char *name,
+                                   const char *value, Error *err)
+{
+    if (value == NULL) {
+        static const char *const more[] = {"AWS_ENDPOINT_URL"};
+        Found f = loader_first(ld, more, 1);
+        name = f.value != NULL ? f.name : name;
+        value = f.value;
+    }
+    if (value == NULL)
+        return config_set_string(&cfg->s3.endpoint, name, NULL, err);
+    size_t len = strlen(value);
+    while (len > 0 && value[len - 1] == '/')
+        len--;
+    const char *host = str_starts_with(value, "https://")  ? value + 8
+                       : str_starts_with(value, "http://") ? value + 7
+                                                           : NULL;
+    if (host == NULL || host >= value + len || memchr(host, '/', (size_t)(value + len - host)) ||
+        memchr(host, '?', (size_t)(value + len - host)) ||
+        memchr(host, '@', (size_t)(value + len - host)))
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' is not an endpoint URL; use http(s)://host[:port], for "
+                         "example https://<account>.r2.cloudflarestorage.com",
+                         name, value);
+    char *copy = x_strndup(value, len);
+    bool ok = config_set_string(&cfg->s3.endpoint, name, copy, err);
+    free(copy);
+    return ok;
+}
+
+static bool config_set_s3_path_style(Config *cfg, const Loader *ld, const char *name,
+                                     const char *value, Error *err)
+{
+    (void)ld;
+    if (strcasecmp(value, "auto") == 0) {
+        cfg->s3.path_style = -1;
+        return true;
+    }
+    bool b;
+    if (!config_parse_bool(name, value, &b, err))
+        return error_set(err, ERR_USAGE, "%s: '%s' is not auto, true or false", name, value);
+    cfg->s3.path_style = b ? 1 : 0;
+    return true;
+}
+
+static bool config_set_s3_part_size(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    uint64_t v;
+    if (!config_parse_size(name, value, &v, err))
+        return false;
+    if (v < (5ull << 20) || v > (5ull << 30))
+        return error_set(err, ERR_USAGE, "%s: %s is outside S3's part size limits (5M to 5G)", name,
+                         value);
+    cfg->s3.part_size = v;
+    return true;
+}
+
+static bool config_set_s3_parallel(Config *cfg, const Loader *ld, const char *name,
+                                   const char *value, Error *err)
+{
+    (void)ld;
+    long v;
+    if (!config_parse_int(name, value, 1, 32, &v, err))
+        return false;
+    cfg->s3.parallel = (int)v;
+    return true;
+}
+
+static bool config_set_ca_bundle(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                 Error *err)
+{
+    (void)ld;
+    if (value != NULL && !fs_exists(value))
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' does not exist; give the path of a PEM file "
+                         "of CA certificates",
+                         name, value);
+    return config_set_string(&cfg->ca_bundle, name, value, err);
+}
+
 /* Applied in this order after the target and the sources (the work dir needs to know whether the
  * original script's settings are in use). A NULL default means the setter computes it. */
 static const struct {
@@ -601,6 +748,15 @@ static const struct {
     {"HFSYNC_CACHE_DIR", NULL, NULL, config_set_cache_dir},
     {"HFSYNC_LOG_LEVEL", NULL, "info", config_set_log_level},
     {"HFSYNC_LOG_FORMAT", NULL, "text", config_set_log_format},
+    {"HFSYNC_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", NULL, config_set_s3_access_key},
+    {"HFSYNC_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", NULL, config_set_s3_secret_key},
+    {"HFSYNC_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN", NULL, config_set_s3_session_token},
+    {"HFSYNC_S3_REGION", "AWS_REGION", NULL, config_set_s3_region},
+    {"HFSYNC_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", NULL, config_set_s3_endpoint},
+    {"HFSYNC_S3_PATH_STYLE", NULL, "auto", config_set_s3_path_style},
+    {"HFSYNC_S3_PART_SIZE", NULL, "16M", config_set_s3_part_size},
+    {"HFSYNC_S3_PARALLEL", NULL, "4", config_set_s3_parallel},
+    {"HFSYNC_CA_BUNDLE", NULL, NULL, config_set_ca_bundle},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof(config_settings) / sizeof(config_settings[0]))
@@ -623,7 +779,8 @@ static bool loader_openclaw_in_env(const Loader *ld)
             return true;
     }
     for (size_t i = 0; i < CONFIG_SETTING_COUNT; i++) {
-        if (config_settings[i].alias != NULL && loader_env(ld, config_settings[i].alias) != NULL)
+        const char *alias = config_settings[i].alias;
+        if (alias != NULL && str_starts_with(alias, "OPENCLAW_") && loader_env(ld, alias) != NULL)
             return true;
     }
     return false;
@@ -690,5 +847,13 @@ void config_free(Config *cfg)
     free(cfg->work_dir);
     free(cfg->cache_dir);
     free(cfg->env_file);
+    free(cfg->s3.access_key);
+    if (cfg->s3.secret_key != NULL)
+        OPENSSL_cleanse(cfg->s3.secret_key, strlen(cfg->s3.secret_key));
+    free(cfg->s3.secret_key);
+    free(cfg->s3.session_token);
+    free(cfg->s3.region);
+    free(cfg->s3.endpoint);
+    free(cfg->ca_bundle);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -256,8 +256,14 @@ static void file_free(Storage *st)
 }
 
 static const StorageDriver file_driver = {
-    "file",    file_write_open, file_read_open, file_info,
-    file_list, file_remove,     file_describe,  file_free,
+    .scheme = "file",
+    .write_open = file_write_open,
+    .read_open = file_read_open,
+    .info = file_info,
+    .list = file_list,
+    .remove = file_remove,
+    .describe = file_describe,
+    .free = file_free,
 };
 
 Storage *storage_file_open(const char *root, Error *err)

@@ -172,7 +172,14 @@ static void mem_free(Storage *st)
 }
 
 static const StorageDriver mem_driver = {
-    "mem", mem_write_open, mem_read_open, mem_info, mem_list, mem_remove, mem_describe, mem_free,
+    .scheme = "mem",
+    .write_open = mem_write_open,
+    .read_open = mem_read_open,
+    .info = mem_info,
+    .list = mem_list,
+    .remove = mem_remove,
+    .describe = mem_describe,
+    .free = mem_free,
 };
 
 Storage *storage_mem_open(const char *name)

@@ -26,7 +26,7 @@ static bool storage_path_check(const char *path, Error *err)
     return true;
 }
 
-Storage *storage_open(const Target *target, Error *err)
+Storage *storage_open(const Config *cfg, const Target *target, Error *err)
 {
     switch (target->kind) {
     case TARGET_FILE:
@@ -34,6 +34,7 @@ Storage *storage_open(const Target *target, Error *err)
     case TARGET_MEM:
         return storage_mem_open(target->path);
     case TARGET_S3:
+        return storage_s3_open(cfg, target, err);
     case TARGET_HF:
         error_set(err, ERR_USAGE, "target '%s': this backend is not available in this build yet",
                   target->url);
@@ -137,7 +138,13 @@ bool storage_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx, 
 bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *err)
 {
     for (size_t i = 0; i < count; i++) {
-        if (!storage_path_check(paths[i], err) || !st->driver->remove(st, paths[i], err))
+        if (!storage_path_check(paths[i], err))
+            return false;
+    }
+    if (st->driver->remove_many != NULL)
+        return count == 0 || st->driver->remove_many(st, paths, count, err);
+    for (size_t i = 0; i < count; i++) {
+        if (!st->driver->remove(st, paths[i], err))
             return false;
     }
     return true;

@@ -15,6 +15,8 @@ typedef struct StorageDriver {
     bool (*info)(Storage *st, const char *path, StorageInfo *info, Error *err);
     bool (*list)(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err);
     bool (*remove)(Storage *st, const char *path, Error *err);
+    /* Optional: delete many objects in batches (S3 DeleteObjects); NULL: remove() each. */
+    bool (*remove_many)(Storage *st, const char *const *paths, size_t count, Error *err);
     char *(*describe)(Storage *st, const char *path);
     void (*free)(Storage *st);
 } StorageDriver;
@@ -24,5 +26,6 @@ struct Storage {
 };
 
 Storage *storage_file_open(const char *root, Error *err);
+Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err);
 
 #endif

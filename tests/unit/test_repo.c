@@ -364,7 +364,7 @@ static void test_storage_file(void **state)
     char *dir = test_tmpdir();
     Target t = {.kind = TARGET_FILE, .path = dir, .url = dir};
     Error err = {0};
-    Storage *st = storage_open(&t, &err);
+    Storage *st = storage_open(NULL, &t, &err);
     assert_non_null(st);
     storage_contract(st);
     storage_free(st);
