@@ -1,0 +1,1 @@
+"""Hugging Face Hub emulator for hfsync's tests (see tests/hub/README.md)."""
