@@ -22,7 +22,8 @@ BUILD_PKGS=(
     libarchive-dev
     libzstd-dev
 )
-# Test: unit tests (cmocka), e2e scripts (zstd CLI, python3), leak checks (valgrind). The Hub
+# Test: unit tests (cmocka), e2e scripts (zstd CLI, python3), leak checks (valgrind), the openssl
+# CLI (the seed-format crypto tests check interoperability with `openssl enc`). The Hub
 # emulator also needs Flask and its conformance test Node.js + npm: those are added below only
 # when missing, because they often come from elsewhere (pyenv, NodeSource) and Debian's packages
 # would conflict.
@@ -31,6 +32,7 @@ TEST_PKGS=(
     zstd
     python3
     valgrind
+    openssl
 )
 # Bench (bench/run.sh): GNU time measures each command's peak RSS.
 BENCH_PKGS=(
