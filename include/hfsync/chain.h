@@ -16,8 +16,15 @@
 
 /* Read the pointer. *meta_path is NULL (and true returned) when there is none. */
 bool pointer_read(Storage *st, char **meta_path, Error *err);
+/* The same, with the tag of the version read (storage_get_tagged); *tag is set (or NULL when
+ * there is no pointer) even when the content is unusable. Caller frees. */
+bool pointer_read_tagged(Storage *st, char **meta_path, char **tag, Error *err);
 /* Write the pointer to `meta_path`; `dataset` names the target in the file. */
 bool pointer_write(Storage *st, const char *meta_path, const char *dataset, Error *err);
+/* With `check`: only if the pointer is still the version `tag` read at the start (NULL: there
+ * was none); ERR_CONFLICT when another writer moved it. */
+bool pointer_write_if(Storage *st, const char *meta_path, const char *dataset, bool check,
+                      const char *tag, Error *err);
 
 BackupMeta *meta_load(Storage *st, const char *meta_path, Error *err);
 

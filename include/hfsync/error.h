@@ -21,6 +21,7 @@ typedef enum ErrorCode {
     ERR_UNSAFE,    /* hostile archive or manifest entry refused */
     ERR_NET,       /* network or server error */
     ERR_NO_MEMORY,
+    ERR_CONFLICT, /* another writer changed an object since it was read */
 } ErrorCode;
 
 #define ERROR_MSG_SIZE 1024

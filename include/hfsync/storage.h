@@ -47,6 +47,16 @@ bool storage_put(Storage *st, const char *path, const void *data, size_t size, E
 /* Read a whole object of at most `max_size` bytes; NUL-terminated; caller frees. */
 bool storage_get(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
                  Error *err);
+/* Conditional replacement, for the pointer. storage_get_tagged() is storage_get() that also
+ * returns a tag naming the version read (S3's ETag; elsewhere "sha256:<hex>" of the content;
+ * NULL when the object does not exist). storage_put_if() writes only if the object still has
+ * `tag` (NULL: only if it does not exist) and otherwise fails with ERR_CONFLICT. S3 uses the
+ * service's If-Match / If-None-Match; where a service refuses them, and on other backends, the
+ * object is read and compared just before the write (a small window remains). */
+bool storage_get_tagged(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                        char **tag, Error *err);
+bool storage_put_if(Storage *st, const char *path, const void *data, size_t size, const char *tag,
+                    Error *err);
 bool storage_info(Storage *st, const char *path, StorageInfo *info, Error *err);
 bool storage_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err);
 bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *err);

@@ -394,7 +394,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     BackupCtx b;
     memset(&b, 0, sizeof(b));
     b.cfg = cfg;
-    char *latest = NULL;
+    char *latest = NULL, *latest_tag = NULL;
     BackupMeta *prev = NULL;
     Manifest *prev_manifest = NULL;
     BackupMeta meta;
@@ -406,7 +406,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.st = storage_open(cfg, &cfg->target, err);
     if (b.st == NULL)
         return false;
-    if (!pointer_read(b.st, &latest, err)) {
+    if (!pointer_read_tagged(b.st, &latest, &latest_tag, err)) {
         if (!opts->full || err->code != ERR_CORRUPT) {
             if (err->code == ERR_CORRUPT)
                 error_hint(err, "'hfsync backup --full' starts a new chain and rewrites it");
@@ -557,8 +557,14 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     ok = storage_put(b.st, meta_path, json, strlen(json), err);
     free(json);
     if (ok) {
-        ok = pointer_write(b.st, meta_path,
-                           cfg->target.repo_id ? cfg->target.repo_id : cfg->target.url, err);
+        /* Only over the pointer this backup was planned against: two writers never move it
+         * over each other unnoticed. */
+        ok = pointer_write_if(b.st, meta_path,
+                              cfg->target.repo_id ? cfg->target.repo_id : cfg->target.url, true,
+                              latest_tag, err);
+        if (!ok && err->code == ERR_CONFLICT)
+            error_hint(err, "another writer made a backup on this target while this one ran; "
+                            "this backup's objects are removed, run it again");
     } else {
         error_prefix(err, "backup %s: metadata '%s'", name, meta_path);
     }
@@ -619,6 +625,7 @@ out:
     manifest_free(prev_manifest);
     meta_free(prev);
     free(latest);
+    free(latest_tag);
     storage_free(b.st);
     return ok;
 }

@@ -10,17 +10,24 @@
 
 #define POINTER_MAX_SIZE (64 * 1024)
 
-bool pointer_read(Storage *st, char **meta_path, Error *err)
+bool pointer_read_tagged(Storage *st, char **meta_path, char **tag, Error *err)
 {
     char *text = NULL;
     *meta_path = NULL;
+    if (tag != NULL)
+        *tag = NULL;
     Error e = {0};
-    if (!storage_get(st, POINTER_PATH, POINTER_MAX_SIZE, &text, NULL, &e)) {
+    char *t = NULL;
+    if (!storage_get_tagged(st, POINTER_PATH, POINTER_MAX_SIZE, &text, NULL, &t, &e)) {
         if (e.code == ERR_NOT_FOUND)
             return true;
         *err = e;
         return error_prefix(err, "read '%s'", POINTER_PATH);
     }
+    if (tag != NULL)
+        *tag = t; /* also when the content is unusable: --full may replace exactly this */
+    else
+        free(t);
     cJSON *o = cJSON_Parse(text);
     free(text);
     const cJSON *latest = cJSON_GetObjectItemCaseSensitive(o, "latest");
@@ -36,7 +43,13 @@ bool pointer_read(Storage *st, char **meta_path, Error *err)
     return ok;
 }
 
-bool pointer_write(Storage *st, const char *meta_path, const char *dataset, Error *err)
+bool pointer_read(Storage *st, char **meta_path, Error *err)
+{
+    return pointer_read_tagged(st, meta_path, NULL, err);
+}
+
+bool pointer_write_if(Storage *st, const char *meta_path, const char *dataset, bool check,
+                      const char *tag, Error *err)
 {
     char t[32];
     time_iso8601(time_now_ns() / 1000000000, t);
@@ -47,11 +60,17 @@ bool pointer_write(Storage *st, const char *meta_path, const char *dataset, Erro
     cJSON_AddStringToObject(o, "format", "hfsync");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    bool ok = storage_put(st, POINTER_PATH, text, strlen(text), err);
+    bool ok = check ? storage_put_if(st, POINTER_PATH, text, strlen(text), tag, err)
+                    : storage_put(st, POINTER_PATH, text, strlen(text), err);
     cJSON_free(text);
     if (!ok)
         error_prefix(err, "write '%s'", POINTER_PATH);
     return ok;
+}
+
+bool pointer_write(Storage *st, const char *meta_path, const char *dataset, Error *err)
+{
+    return pointer_write_if(st, meta_path, dataset, false, NULL, err);
 }
 
 BackupMeta *meta_load(Storage *st, const char *meta_path, Error *err)

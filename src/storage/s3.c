@@ -567,6 +567,66 @@ static bool s3_remove_many(Storage *st, const char *const *paths, size_t count, 
     return true;
 }
 
+/* --- conditional writes (the pointer) ----------------------------------------------------------
+ */
+
+static bool s3_get_tagged(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                          char **tag, Error *err)
+{
+    S3 *s = (S3 *)st;
+    char *key = s3_key(s, path);
+    S3Call c = {.op = "GetObject", .method = "GET", .key = key, .max_body = max_size};
+    HttpResponse resp;
+    bool ok = s3_call(s, s->http, &c, &resp, err);
+    if (ok) {
+        const char *etag = http_headers_get(&resp.headers, "ETag");
+        *tag = etag != NULL ? x_strdup(etag) : NULL;
+        *data = resp.body;
+        if (size != NULL)
+            *size = resp.body_size;
+        resp.body = NULL;
+    }
+    http_response_free(&resp);
+    free(key);
+    return ok;
+}
+
+/* PutObject with If-Match (or If-None-Match: * when the object must not exist). */
+static bool s3_put_if(Storage *st, const char *path, const void *data, size_t size, const char *tag,
+                      bool *unsupported, Error *err)
+{
+    S3 *s = (S3 *)st;
+    char *key = s3_key(s, path);
+    char md5[32];
+    s3_md5_b64(data, size, md5);
+    SigV4Header h[2] = {{"Content-MD5", md5},
+                        {tag != NULL ? "If-Match" : "If-None-Match", tag != NULL ? tag : "*"}};
+    S3Call c = {.op = "PutObject",
+                .method = "PUT",
+                .key = key,
+                .headers = h,
+                .header_count = 2,
+                .body = size > 0 ? data : "",
+                .body_size = size};
+    HttpResponse resp;
+    bool ok = s3_call(s, s->http, &c, &resp, err);
+    if (!ok) {
+        char *code = xml_get(resp.body != NULL ? resp.body : "",
+                             (resp.body != NULL ? resp.body : "") + resp.body_size, "Code", NULL);
+        if (resp.status == 412 || resp.status == 409 || (tag != NULL && resp.status == 404)) {
+            err->code = ERR_CONFLICT;
+            error_hint(err, "another writer changed s3://%s/%s since it was read", s->bucket, key);
+        } else if (resp.status == 501 || (code != NULL && (strcmp(code, "NotImplemented") == 0 ||
+                                                           strcmp(code, "InvalidArgument") == 0))) {
+            *unsupported = true;
+        }
+        free(code);
+    }
+    http_response_free(&resp);
+    free(key);
+    return ok;
+}
+
 /* --- reads ------------------------------------------------------------------------------------ */
 
 typedef struct S3Read {
@@ -1015,6 +1075,8 @@ static const StorageDriver s3_driver = {
     .list = s3_list,
     .remove = s3_remove,
     .remove_many = s3_remove_many,
+    .get_tagged = s3_get_tagged,
+    .put_if = s3_put_if,
     .describe = s3_describe,
     .free = s3_free,
 };

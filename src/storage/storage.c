@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hfsync/hash.h"
+#include "hfsync/log.h"
 #include "hfsync/util.h"
 #include "storage.intern.h"
 
@@ -121,6 +123,73 @@ bool storage_get(Storage *st, const char *path, size_t max_size, char **data, si
     if (size != NULL)
         *size = len;
     return true;
+}
+
+static char *storage_content_tag(const char *data, size_t size)
+{
+    char hex[HASH_HEX_SIZE];
+    hash_buffer_hex(HASH_SHA256, data, size, hex);
+    return str_printf("sha256:%s", hex);
+}
+
+bool storage_get_tagged(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                        char **tag, Error *err)
+{
+    *tag = NULL;
+    if (st->driver->get_tagged != NULL) {
+        if (!storage_path_check(path, err))
+            return false;
+        return st->driver->get_tagged(st, path, max_size, data, size, tag, err);
+    }
+    size_t n = 0;
+    if (!storage_get(st, path, max_size, data, &n, err))
+        return false;
+    if (size != NULL)
+        *size = n;
+    *tag = storage_content_tag(*data, n);
+    return true;
+}
+
+bool storage_put_if(Storage *st, const char *path, const void *data, size_t size, const char *tag,
+                    Error *err)
+{
+    if (!storage_path_check(path, err))
+        return false;
+    if (st->driver->put_if != NULL) {
+        bool unsupported = false;
+        if (st->driver->put_if(st, path, data, size, tag, &unsupported, err))
+            return true;
+        if (!unsupported)
+            return false;
+        static bool warned;
+        if (!warned)
+            log_warn("%s: this service refuses conditional writes; checking '%s' before "
+                     "replacing it instead",
+                     err->msg, path);
+        warned = true;
+        error_clear(err);
+    }
+    char *now = NULL, *now_tag = NULL;
+    Error e = {0};
+    if (storage_get_tagged(st, path, 1u << 20, &now, NULL, &now_tag, &e)) {
+        free(now);
+    } else if (e.code != ERR_NOT_FOUND) {
+        *err = e;
+        return false;
+    }
+    bool same = (tag == NULL && now_tag == NULL) ||
+                (tag != NULL && now_tag != NULL && strcmp(tag, now_tag) == 0);
+    free(now_tag);
+    if (!same) {
+        char *where = storage_describe(st, path);
+        error_set(err, ERR_CONFLICT,
+                  "'%s' changed since it was read: another writer is using "
+                  "this target",
+                  where);
+        free(where);
+        return false;
+    }
+    return storage_put(st, path, data, size, err);
 }
 
 bool storage_info(Storage *st, const char *path, StorageInfo *info, Error *err)

@@ -17,6 +17,13 @@ typedef struct StorageDriver {
     bool (*remove)(Storage *st, const char *path, Error *err);
     /* Optional: delete many objects in batches (S3 DeleteObjects); NULL: remove() each. */
     bool (*remove_many)(Storage *st, const char *const *paths, size_t count, Error *err);
+    /* Optional: conditional writes (storage_get_tagged/storage_put_if); NULL: compare, then put.
+     * put_if returns false with ERR_USAGE and `unsupported` set when the service refuses
+     * conditional headers, and the caller falls back. */
+    bool (*get_tagged)(Storage *st, const char *path, size_t max_size, char **data, size_t *size,
+                       char **tag, Error *err);
+    bool (*put_if)(Storage *st, const char *path, const void *data, size_t size, const char *tag,
+                   bool *unsupported, Error *err);
     char *(*describe)(Storage *st, const char *path);
     void (*free)(Storage *st);
 } StorageDriver;

@@ -372,6 +372,44 @@ static void test_storage_file(void **state)
     free(dir);
 }
 
+/* The pointer moves only over the version a writer read: a second writer with a stale tag gets
+ * ERR_CONFLICT and the pointer keeps the first writer's backup. */
+static void test_pointer_conditional_write(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    Target t = {.kind = TARGET_FILE, .path = dir, .url = dir};
+    Error err = {0};
+    Storage *st = storage_open(NULL, &t, &err);
+    assert_non_null(st);
+    char *latest = NULL, *tag_a = NULL, *tag_b = NULL;
+    /* Both writers find no pointer. */
+    assert_true(pointer_read_tagged(st, &latest, &tag_a, &err));
+    assert_null(latest);
+    assert_null(tag_a);
+    assert_true(pointer_read_tagged(st, &latest, &tag_b, &err));
+    assert_true(pointer_write_if(st, "backups/A.meta.json", "t", true, tag_a, &err));
+    assert_false(pointer_write_if(st, "backups/B.meta.json", "t", true, tag_b, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "latest-backup.json"));
+    error_clear(&err);
+    /* A writer that read A's pointer may move it; one holding a stale tag may not. */
+    assert_true(pointer_read_tagged(st, &latest, &tag_a, &err));
+    assert_string_equal(latest, "backups/A.meta.json");
+    free(latest);
+    assert_non_null(tag_a);
+    assert_true(pointer_write_if(st, "backups/C.meta.json", "t", true, tag_a, &err));
+    assert_false(pointer_write_if(st, "backups/D.meta.json", "t", true, tag_a, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    assert_true(pointer_read(st, &latest, &err));
+    assert_string_equal(latest, "backups/C.meta.json");
+    free(latest);
+    free(tag_a);
+    storage_free(st);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_pointer_roundtrip_and_absent),
         cmocka_unit_test(test_storage_mem),
         cmocka_unit_test(test_storage_file),
+        cmocka_unit_test(test_pointer_conditional_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
