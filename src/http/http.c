@@ -332,6 +332,11 @@ bool http_request(Http *h, const HttpRequest *req, HttpResponse *resp, Error *er
         list = curl_slist_append(list, req->headers->lines[i]);
     /* Bodies are small parts sent from memory: 100-continue only costs a round trip. */
     list = curl_slist_append(list, "Expect:");
+    /* A POST without a body would get curl's form type, which S3 keeps as the object's type
+     * (CreateMultipartUpload). */
+    if (req->body == NULL && strcmp(m, "POST") == 0 &&
+        http_headers_get(req->headers, "Content-Type") == NULL)
+        list = curl_slist_append(list, "Content-Type:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
 
     CURLcode rc = curl_easy_perform(c);

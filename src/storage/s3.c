@@ -280,6 +280,17 @@ static void s3_error(const S3 *s, const char *op, const char *key, const HttpRes
     free(message);
 }
 
+/* Whether the answer refuses the request for its time (reference/s3-api.md §4.2). */
+static bool s3_clock_error(const HttpResponse *resp)
+{
+    char *code = xml_get(resp->body, resp->body + resp->body_size, "Code", NULL);
+    bool skew = code != NULL &&
+                (strcmp(code, "RequestTimeTooSkewed") == 0 || strcmp(code, "RequestExpired") == 0 ||
+                 strcmp(code, "RequestInTheFuture") == 0);
+    free(code);
+    return skew;
+}
+
 /* Learn the clock offset from the server's Date header; true when it is worth a retry. */
 static bool s3_learn_skew(S3 *s, const HttpResponse *resp)
 {
@@ -376,12 +387,7 @@ static bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Erro
             err->retryable = true; /* InternalError and the like while assembling the object */
         } else if (sent) {
             s3_error(s, c->op, c->key, resp, err);
-            char *code = xml_get(resp->body, resp->body + resp->body_size, "Code", NULL);
-            bool skew = code != NULL && (strcmp(code, "RequestTimeTooSkewed") == 0 ||
-                                         strcmp(code, "RequestExpired") == 0 ||
-                                         strcmp(code, "RequestInTheFuture") == 0);
-            free(code);
-            if (skew && !skew_retried && s3_learn_skew(s, resp)) {
+            if (s3_clock_error(resp) && !skew_retried && s3_learn_skew(s, resp)) {
                 skew_retried = true;
                 continue;
             }
@@ -655,6 +661,10 @@ static void s3_read_fail(void *ctx, const HttpResponse *resp, Error *err)
 {
     S3Read *r = ctx;
     s3_error(r->s, "GetObject", r->key, resp, err);
+    /* As in s3_call: the next attempt is signed with the server's time. A second refusal with
+     * the same offset learns nothing new and is not retried. */
+    if (s3_clock_error(resp) && s3_learn_skew(r->s, resp))
+        err->retryable = true;
 }
 
 static ssize_t s3_read_read(Reader *reader, uint8_t *buf, size_t cap, Error *err)
@@ -1080,6 +1090,12 @@ static const StorageDriver s3_driver = {
     .describe = s3_describe,
     .free = s3_free,
 };
+
+void storage_s3_set_retry(Storage *st, const HttpRetry *policy)
+{
+    if (st->driver == &s3_driver)
+        ((S3 *)st)->retry = *policy;
+}
 
 Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
 {

@@ -34,5 +34,9 @@ struct Storage {
 
 Storage *storage_file_open(const char *root, Error *err);
 Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err);
+/* Test hook: replace the retry policy (copied) of an S3 storage; later requests use it. Does
+ * nothing to another kind of storage. */
+struct HttpRetry;
+void storage_s3_set_retry(Storage *st, const struct HttpRetry *policy);
 
 #endif
