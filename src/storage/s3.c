@@ -844,7 +844,7 @@ static bool s3_create_upload(S3Write *w, Error *err)
 }
 
 /* Hand the full current buffer to the uploaders and take a spare one to go on filling. */
-static bool s3_submit(S3Write *w, Error *err)
+static bool s3_submit(S3Write *w, bool last, Error *err)
 {
     if (w->upload_id == NULL && !s3_create_upload(w, err))
         return false;
@@ -857,18 +857,18 @@ static bool s3_submit(S3Write *w, Error *err)
     w->queue[w->queued++] = (S3Job){w->cur, w->cur_len, ++w->parts};
     pthread_cond_broadcast(&w->cv);
     w->cur = NULL;
-    int total = w->nbufs - w->nspare; /* buffers allocated and in use */
-    (void)total;
-    while (w->nspare == 0 && w->queued + w->in_flight + 1 > w->nbufs - 1 && !w->failed)
+    w->cur_cap = w->cur_len = 0;
+    /* At most `parallel` parts queued or uploading while the next one fills. */
+    while (!last && w->nspare == 0 && w->queued + w->in_flight >= w->nbufs - 1 && !w->failed)
         pthread_cond_wait(&w->cv, &w->mu);
-    if (w->nspare > 0)
+    if (!last && w->nspare > 0)
         w->cur = w->spare[--w->nspare];
     bool failed = w->failed;
     if (failed)
         *err = w->fail_err;
     pthread_mutex_unlock(&w->mu);
-    if (failed)
-        return false;
+    if (failed || last)
+        return !failed;
     if (w->cur == NULL)
         w->cur = x_malloc(w->s->part_size);
     w->cur_cap = w->s->part_size;
@@ -881,7 +881,7 @@ static bool s3_write_write(Sink *sink, const uint8_t *data, size_t size, Error *
     S3Write *w = (S3Write *)sink;
     uint64_t part = w->s->part_size;
     while (size > 0) {
-        if (w->cur_len == part && !s3_submit(w, err))
+        if (w->cur_len == part && !s3_submit(w, false, err))
             return false;
         if (w->cur_len == w->cur_cap) {
             size_t want = w->cur_cap * 4 < part ? w->cur_cap * 4 : part;
@@ -989,7 +989,7 @@ static bool s3_write_finish(Sink *sink, Error *err)
         w->done = true;
         return true;
     }
-    if (w->cur_len > 0 && !s3_submit(w, err))
+    if (w->cur_len > 0 && !s3_submit(w, true, err))
         return false;
     pthread_mutex_lock(&w->mu);
     while ((w->queued > 0 || w->in_flight > 0) && !w->failed)
@@ -1116,7 +1116,8 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     bool path_style = c->path_style == 1 || (c->path_style == -1 && c->endpoint != NULL) ||
                       strchr(s->bucket, '.') != NULL;
     if (c->endpoint != NULL) {
-        const char *host = strstr(c->endpoint, "://") + 3;
+        const char *sep = strstr(c->endpoint, "://");
+        const char *host = sep != NULL ? sep + 3 : c->endpoint;
         size_t scheme_len = (size_t)(host - c->endpoint);
         if (path_style) {
             s->origin = x_strdup(c->endpoint);
