@@ -111,8 +111,18 @@ BENCH_TAG=${BENCH_TAG:-${size_mb}M} python3 bench/bench.py \
     --tree "$work/tree-${size_mb}M" --small-tree "$work/small-${small_files}" \
     --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" || rc=$?
 
+# The S3 comparison (moto_server + boto3 from the image's python): BENCH_S3=0 skips it.
+if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ]; then
+    if command -v moto_server >/dev/null 2>&1 && python3 -c 'import boto3' 2>/dev/null; then
+        python3 bench/s3bench.py --tree "$work/tree-${size_mb}M" --work "$work" \
+            --runs "$runs" "${hf_args[@]}" | tee "$work/results-s3-${size_mb}M.txt" || rc=$?
+    else
+        echo "bench: S3 comparison skipped: moto_server or boto3 is missing"
+    fi
+fi
+
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    rm -rf "$work"/repo-big "$work"/repo-small "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
+    rm -rf "$work"/s3-archive "$work"/s3-cache "$work"/repo-big "$work"/repo-small "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
         "$restore_dir"/hfsync-bench-restores
 fi
 exit "$rc"

@@ -53,7 +53,7 @@ typedef struct S3Config {
     char *endpoint;      /* HFSYNC_S3_ENDPOINT, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL; NULL: AWS */
     int path_style;      /* HFSYNC_S3_PATH_STYLE: -1 auto (path-style with a custom endpoint),
                             0 virtual-hosted, 1 path-style */
-    uint64_t part_size;  /* HFSYNC_S3_PART_SIZE, default 16M (5M..5G) */
+    uint64_t part_size;  /* HFSYNC_S3_PART_SIZE, default 8M (5M..5G) */
     int parallel;        /* HFSYNC_S3_PARALLEL, parts uploaded at once, default 4 */
 } S3Config;
 

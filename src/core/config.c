@@ -754,7 +754,7 @@ static const struct {
     {"HFSYNC_S3_REGION", "AWS_REGION", NULL, config_set_s3_region},
     {"HFSYNC_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", NULL, config_set_s3_endpoint},
     {"HFSYNC_S3_PATH_STYLE", NULL, "auto", config_set_s3_path_style},
-    {"HFSYNC_S3_PART_SIZE", NULL, "16M", config_set_s3_part_size},
+    {"HFSYNC_S3_PART_SIZE", NULL, "8M", config_set_s3_part_size},
     {"HFSYNC_S3_PARALLEL", NULL, "4", config_set_s3_parallel},
     {"HFSYNC_CA_BUNDLE", NULL, NULL, config_set_ca_bundle},
 };

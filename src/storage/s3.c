@@ -1099,7 +1099,7 @@ void storage_s3_set_retry(Storage *st, const HttpRetry *policy)
 
 Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
 {
-    static const S3Config none = {.path_style = -1, .part_size = 16u << 20, .parallel = 4};
+    static const S3Config none = {.path_style = -1, .part_size = 8u << 20, .parallel = 4};
     const S3Config *c = cfg != NULL ? &cfg->s3 : &none;
     if (c->access_key == NULL || c->secret_key == NULL) {
         error_set(err, ERR_USAGE, "target '%s': no S3 credentials", target->url);
@@ -1140,7 +1140,7 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     s->hs.ca_bundle = s->ca_bundle;
     s->retry = (HttpRetry)HTTP_RETRY_DEFAULT;
     s->parallel = c->parallel > 0 ? c->parallel : 4;
-    s->part_size = c->part_size > 0 ? c->part_size : (16u << 20);
+    s->part_size = c->part_size > 0 ? c->part_size : (8u << 20);
     /* The largest volume must fit in 10,000 parts. */
     uint64_t volume = cfg != NULL ? cfg->volume_size : 0;
     if (volume / S3_MAX_PARTS + 1 > s->part_size)

@@ -5,6 +5,8 @@
 #include "hfsync/stream.h"
 #include "hfsync/util.h"
 
+#define ZSTD_JOB_SIZE (2 << 20) /* bytes of input per compression job with worker threads */
+
 typedef struct ZstdSink {
     Sink base;
     ZSTD_CCtx *cctx;
@@ -75,6 +77,10 @@ Sink *zstd_sink_new(Sink *next, int level, int threads, Error *err)
     if (threads > 1) {
         /* Fails harmlessly (single-threaded) when libzstd was built without threads. */
         ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, threads);
+        /* zstd's default job (4 windows, 8 MiB at level 3) holds ~16 MiB per job in flight;
+         * 2 MiB jobs halve the backup's peak RSS for +0.3 % output and no loss of speed
+         * (measured on the bench tree, bench/README.md). */
+        ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, ZSTD_JOB_SIZE);
     }
     return &z->base;
 }
