@@ -152,7 +152,7 @@ def main():
                               "print(sum(o['Size'] for p in s3.get_paginator('list_objects_v2').paginate("
                               "Bucket='bench',Prefix=sys.argv[2]) for o in p.get('Contents',[])))", ep, "p/"],
                              capture_output=True, text=True, check=True)
-        stored = int(out.stdout.strip()) // max(1, a.runs)  # --full each run: N backups
+        stored = int(out.stdout.strip())  # the last run's backup: each run clears the bucket first
         say()
         say("== S3 summary (best of %d; MiB/s = bytes stored on the server / wall second)" % a.runs)
         say(f"{'metric':40s}  {'hfsync':>8s}  {'boto3':>8s}  {'ratio':>7s}  target  result")

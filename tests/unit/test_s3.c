@@ -1139,6 +1139,89 @@ static void test_get_and_head_missing(void **state)
     fx_free(&fx);
 }
 
+/* --- conditional writes (the pointer) -------------------------------------------------------- */
+
+/* The tag read is the ETag; a write sends If-Match with it, or If-None-Match: * when the object
+ * did not exist; a 412 is ERR_CONFLICT and nothing is retried. */
+static void test_conditional_put(void **state)
+{
+    (void)state;
+    ScriptedExchange ex[] = {
+        {.method = "GET",
+         .target = BASE "latest-backup.json",
+         .reply = {.status = 200, .headers = {{"ETag", "\"aaa\""}}, .body = "{\"latest\":1}"}},
+        {.method = "PUT",
+         .target = BASE "latest-backup.json",
+         .headers = {{"If-Match", "\"aaa\""}, {"If-None-Match", SCRIPTED_ABSENT}},
+         .reply = {.status = 200, .headers = {{"ETag", "\"bbb\""}}}},
+        {.method = "PUT",
+         .target = BASE "latest-backup.json",
+         .headers = {{"If-Match", "\"aaa\""}},
+         .reply = {.status = 412,
+                   .body = XML_HEAD "<Error><Code>PreconditionFailed</Code><Message>At least one "
+                                    "of the pre-conditions you specified did not hold</Message>"
+                                    "</Error>"}},
+        {.method = "PUT",
+         .target = BASE "new.json",
+         .headers = {{"If-None-Match", "*"}, {"If-Match", SCRIPTED_ABSENT}},
+         .reply = {.status = 200}},
+    };
+    Fx fx;
+    fx_start(&fx, ex, 4, 5 * MIB, 4, 5);
+    Error err = {0};
+    char *data = NULL, *tag = NULL;
+    size_t size = 0;
+    assert_true(storage_get_tagged(fx.st, "latest-backup.json", 1024, &data, &size, &tag, &err));
+    assert_string_equal(tag, "\"aaa\"");
+    assert_string_equal(data, "{\"latest\":1}");
+    assert_true(storage_put_if(fx.st, "latest-backup.json", "x", 1, tag, &err));
+    assert_false(storage_put_if(fx.st, "latest-backup.json", "y", 1, tag, &err));
+    assert_int_equal(err.code, ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "PreconditionFailed"));
+    error_clear(&err);
+    assert_true(storage_put_if(fx.st, "new.json", "z", 1, NULL, &err));
+    fx_finish(&fx);
+    assert_int_equal(scripted_http_request_count(fx.srv), 4);
+    free(data);
+    free(tag);
+    fx_free(&fx);
+}
+
+/* A service that refuses conditional headers (B2: 501 NotImplemented): the pointer is read and
+ * compared, then written without them. */
+static void test_conditional_put_unsupported(void **state)
+{
+    (void)state;
+    ScriptedExchange ex[] = {
+        {.method = "PUT",
+         .target = BASE "latest-backup.json",
+         .headers = {{"If-Match", "\"aaa\""}},
+         .reply = {.status = 501,
+                   .body = XML_HEAD "<Error><Code>NotImplemented</Code><Message>A header you "
+                                    "provided implies functionality that is not implemented"
+                                    "</Message></Error>"}},
+        {.method = "GET",
+         .target = BASE "latest-backup.json",
+         .reply = {.status = 200, .headers = {{"ETag", "\"aaa\""}}, .body = "old"}},
+        {.method = "PUT",
+         .target = BASE "latest-backup.json",
+         .headers = {{"If-Match", SCRIPTED_ABSENT}, {"If-None-Match", SCRIPTED_ABSENT}},
+         .body = "new",
+         .body_check = SCRIPTED_BODY_EXACT,
+         .reply = {.status = 200}},
+    };
+    Fx fx;
+    fx_start(&fx, ex, 3, 5 * MIB, 4, 5);
+    Error err = {0};
+    bool ok = storage_put_if(fx.st, "latest-backup.json", "new", 3, "\"aaa\"", &err);
+    if (!ok)
+        print_error("%s\n", err.msg);
+    assert_true(ok);
+    fx_finish(&fx);
+    assert_int_equal(scripted_http_request_count(fx.srv), 3);
+    fx_free(&fx);
+}
+
 /* --- 8. RequestTimeTooSkewed -------------------------------------------------------------- */
 
 static const char skewed[] =
@@ -1270,6 +1353,8 @@ int main(void)
         cmocka_unit_test(test_delete_objects_key_error),
         cmocka_unit_test(test_get_resumes_after_drop),
         cmocka_unit_test(test_get_and_head_missing),
+        cmocka_unit_test(test_conditional_put),
+        cmocka_unit_test(test_conditional_put_unsupported),
         cmocka_unit_test(test_skew_resigned_once),
         cmocka_unit_test(test_skew_on_get),
         cmocka_unit_test(test_open_without_credentials),
