@@ -19,11 +19,15 @@ static const char usage_main[] =
     "flags override them.\n"
     "\n"
     "commands:\n"
-    "  backup [--full]                      take one backup now (incremental when possible)\n"
+    "  entrypoint [--] CMD [ARGS...]        container entrypoint: restore, run CMD, back up\n"
+    "                                       periodically and on stop\n"
+    "  daemon                               the periodic backups without a command\n"
+    "  backup [--full] [--force]            take one backup now (incremental when possible)\n"
     "  restore [--to DIR] [--backup NAME]   restore the latest (or a named) backup\n"
+    "          [--if-needed]\n"
     "  list [--json]                        backups on the target, newest first\n"
     "  verify [--backup NAME] [--deep]      check that backups are complete and intact\n"
-    "  status [--json]                      outcome of the last backup and restore here\n"
+    "  status [--json]                      the agent's state, the last backup and restore here\n"
     "\n"
     "options (any command):\n"
     "  --repo URL            target: file:///dir (s3:// and hf:// are parsed, served later)\n"
@@ -37,28 +41,59 @@ static const char usage_main[] =
     "  -V, --version         print the version\n"
     "\n"
     "exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 data integrity problem\n"
-    "(corrupt or missing backup data, refused unsafe archive entry).\n";
+    "(corrupt or missing backup data, refused unsafe archive entry), 4 refused for safety\n"
+    "(another writer holds the target, or backups are disabled after a failed restore).\n"
+    "entrypoint exits with its command's status (128 + signal when it was killed).\n";
 
 static const struct {
     const char *name;
     const char *help;
 } commands[] = {
+    {"entrypoint",
+     "usage: hfsync entrypoint [--] CMD [ARGS...]\n\n"
+     "The container entrypoint (ENTRYPOINT [\"hfsync\", \"entrypoint\", \"--\"]):\n"
+     "  1. restore the latest backup into place, as HFSYNC_RESTORE says (default auto: unless\n"
+     "     the local state is known to be at the latest backup); if that fails, CMD is not\n"
+     "     started (HFSYNC_ON_RESTORE_FAILURE=exit, the default) or starts with backups\n"
+     "     disabled (=start);\n"
+     "  2. run CMD as its child, with the same environment, standard streams and directory;\n"
+     "     as PID 1 reap every zombie; pass SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2\n"
+     "     and SIGWINCH on to CMD (to its process group with HFSYNC_SIGNAL_GROUP=1);\n"
+     "  3. back up every HFSYNC_INTERVAL (default 300s) while CMD runs; a failed backup is\n"
+     "     retried with backoff and never stops CMD;\n"
+     "  4. on SIGTERM/SIGINT, wait up to HFSYNC_STOP_TIMEOUT (10s) for CMD to exit (then\n"
+     "     SIGKILL), take a final backup within HFSYNC_FINAL_BACKUP_TIMEOUT (20s) and exit\n"
+     "     with CMD's status (128 + signal when it was killed). The same final backup runs\n"
+     "     when CMD exits by itself.\n"
+     "With no target configured, CMD is run unchanged (hfsync warns and steps aside).\n"},
+    {"daemon",
+     "usage: hfsync daemon\n\n"
+     "The entrypoint without a command (a sidecar): restore as HFSYNC_RESTORE says, back up\n"
+     "every HFSYNC_INTERVAL, and on SIGTERM/SIGINT take a final backup and exit (0, or 1 when\n"
+     "the final backup failed).\n"},
     {"backup",
-     "usage: hfsync backup [--full]\n\n"
+     "usage: hfsync backup [--full] [--force]\n\n"
      "Take one backup of the configured sources. It is incremental (only new and changed\n"
      "entries are stored) unless there is no backup yet, --full is given, the chain has\n"
      "HFSYNC_MAX_INCREMENTALS incrementals, or the latest backup is in the original\n"
      "script's format. When nothing changed, nothing is written.\n"
-     "Prints the new backup's name on stdout.\n\n"
-     "  --full    start a new chain with a full backup\n"},
+     "Prints the new backup's name on stdout.\n"
+     "While an agent or another command works on the target here, it waits up to\n"
+     "HFSYNC_LOCK_TIMEOUT; while another writer holds the target's lease, it refuses (exit 4).\n\n"
+     "  --full    start a new chain with a full backup\n"
+     "  --force   back up even though backups are disabled after a failed restore at start\n"
+     "            (the local state then replaces the latest backup)\n"},
     {"restore",
-     "usage: hfsync restore [--to DIR] [--backup NAME]\n\n"
+     "usage: hfsync restore [--to DIR] [--backup NAME] [--if-needed]\n\n"
      "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
      "times; files deleted before that backup stay deleted. Everything is built in a\n"
      "staging directory beside each destination and swapped in only when complete and\n"
      "verified; on any failure the live data is left untouched.\n\n"
      "  --to DIR       restore each source NAME into DIR/NAME instead of its live path\n"
-     "  --backup NAME  restore this backup (see 'hfsync list') instead of the latest\n"},
+     "  --backup NAME  restore this backup (see 'hfsync list') instead of the latest\n"
+     "  --if-needed    what the entrypoint does at start: restore in place as HFSYNC_RESTORE\n"
+     "                 says; create HFSYNC_RESTORE_FLAG when done; if the restore fails,\n"
+     "                 disable backups until a restore succeeds or 'backup --force'\n"},
     {"list", "usage: hfsync list [--json]\n\nList the backups on the target, newest first.\n\n"
              "  --json    machine-readable output\n"},
     {"verify", "usage: hfsync verify [--backup NAME] [--deep]\n\n"
@@ -68,8 +103,9 @@ static const struct {
                "  --backup NAME  verify only this backup\n"
                "  --deep         read and check all data\n"},
     {"status", "usage: hfsync status [--json]\n\n"
-               "Show the outcome of the last backup and restore run on this machine for the\n"
-               "configured target (from the local cache directory).\n\n"
+               "Show the state of the agent (entrypoint or daemon) and the outcome of the last\n"
+               "backup and restore run on this machine for the configured target, from the\n"
+               "status file (HFSYNC_STATUS_FILE).\n\n"
                "  --json    machine-readable output\n"},
 };
 
@@ -85,6 +121,8 @@ enum {
     OPT_BACKUP,
     OPT_JSON,
     OPT_DEEP,
+    OPT_FORCE,
+    OPT_IF_NEEDED,
 };
 
 static const struct option long_options[] = {
@@ -102,6 +140,8 @@ static const struct option long_options[] = {
     {"backup", required_argument, NULL, OPT_BACKUP},
     {"json", no_argument, NULL, OPT_JSON},
     {"deep", no_argument, NULL, OPT_DEEP},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"if-needed", no_argument, NULL, OPT_IF_NEEDED},
     {NULL, 0, NULL, 0},
 };
 
@@ -138,19 +178,37 @@ static const char *override_getenv(const char *name, void *ctx)
 }
 
 typedef struct Flags {
-    bool full, json, deep;
+    bool full, json, deep, force, if_needed;
     const char *to, *backup;
+    char *const *command; /* entrypoint: CMD and its arguments */
 } Flags;
 
 typedef struct Globals {
     Overrides ov;
     char *sources;
     bool help, version, verbose;
+    char **replay; /* the global options again, for the hfsync children of the agent */
+    size_t replay_count;
 } Globals;
+
+static void replay_add(Globals *g, int c, const char *arg)
+{
+    const char *name = NULL;
+    for (size_t i = 0; long_options[i].name != NULL && name == NULL; i++)
+        if (long_options[i].val == c)
+            name = long_options[i].name;
+    if (name == NULL)
+        return;
+    g->replay = x_realloc(g->replay, (g->replay_count + 1) * sizeof(char *));
+    g->replay[g->replay_count++] =
+        arg != NULL ? str_printf("--%s=%s", name, arg) : str_printf("--%s", name);
+}
 
 /* Options accepted before and after the command. False: `c` is not one of them. */
 static bool global_option(Globals *g, int c, const char *arg)
 {
+    if (c != 'h' && c != 'V')
+        replay_add(g, c, c == 'v' ? NULL : arg);
     switch (c) {
     case OPT_REPO:
         override_set(&g->ov, "HFSYNC_REPO", arg);
@@ -192,8 +250,9 @@ static bool flag_allowed(const char *command, const char *flag)
     static const struct {
         const char *command, *flag;
     } allowed[] = {
-        {"backup", "--full"}, {"restore", "--to"},    {"restore", "--backup"}, {"list", "--json"},
-        {"status", "--json"}, {"verify", "--backup"}, {"verify", "--deep"},
+        {"backup", "--full"},    {"backup", "--force"},      {"restore", "--to"},
+        {"restore", "--backup"}, {"restore", "--if-needed"}, {"list", "--json"},
+        {"status", "--json"},    {"verify", "--backup"},     {"verify", "--deep"},
     };
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (strcmp(allowed[i].command, command) == 0 && strcmp(allowed[i].flag, flag) == 0)
@@ -208,7 +267,7 @@ static void record_status(const Config *cfg, const char *what, bool ok, const Er
     char t[32];
     time_iso8601(time_now_ns() / 1000000000, t);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "result", ok ? result : "failed");
+    cJSON_AddStringToObject(o, "result", ok || strcmp(result, "refused") == 0 ? result : "failed");
     cJSON_AddStringToObject(o, "time", t);
     if (name && name[0])
         cJSON_AddStringToObject(o, "backup", name);
@@ -223,27 +282,41 @@ static void record_status(const Config *cfg, const char *what, bool ok, const Er
     cJSON_Delete(o);
 }
 
-static int run_command(const char *command, const Config *cfg, const Flags *f, Error *err)
+static int run_command(const char *command, const Config *cfg, const Flags *f, const Globals *g,
+                       Error *err)
 {
     bool ok;
+    if (strcmp(command, "entrypoint") == 0 || strcmp(command, "daemon") == 0) {
+        AgentOpts opts = {.command = f->command,
+                          .child_options = g->replay,
+                          .child_option_count = g->replay_count};
+        return agent_run(cfg, &opts);
+    }
     if (strcmp(command, "backup") == 0) {
-        BackupOpts opts = {.full = f->full};
+        BackupOpts opts = {.full = f->full, .force = f->force};
         BackupResult res;
-        ok = backup_run(cfg, &opts, &res, err);
+        ok = guard_backup(cfg, &opts, &res, err);
         if (ok && res.created)
             printf("%s\n", res.name);
         if (cfg->target.kind != TARGET_NONE && cfg->source_count > 0)
             record_status(cfg, "backup", ok, err, res.name, res.duration_ms, res.files,
-                          res.stored_bytes, res.created ? "ok" : "nothing-changed");
+                          res.stored_bytes,
+                          !ok && err->code == ERR_BUSY ? "refused"
+                          : res.created                ? "ok"
+                                                       : "nothing-changed");
     } else if (strcmp(command, "restore") == 0) {
         RestoreOpts opts = {.to = f->to, .backup = f->backup};
         RestoreResult res;
-        ok = restore_run(cfg, &opts, &res, err);
-        if (ok && !res.restored)
+        ok = guard_restore(cfg, &opts, f->if_needed, &res, err);
+        if (ok && res.skipped)
+            printf("no restore needed\n");
+        else if (ok && !res.restored)
             printf("no backup to restore in %s\n", cfg->target.url);
         if (cfg->target.kind != TARGET_NONE)
             record_status(cfg, "restore", ok, err, res.name, res.duration_ms, res.files, res.bytes,
-                          res.restored ? "ok" : "no-backup");
+                          res.skipped    ? "not-needed"
+                          : res.restored ? "ok"
+                                         : "no-backup");
     } else if (strcmp(command, "list") == 0) {
         ok = list_run(cfg, f->json, err);
     } else if (strcmp(command, "verify") == 0) {
@@ -308,7 +381,10 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     optind = 0;
     int li;
-    while ((li = -1, c = getopt_long(sub_argc, sub_argv, ":hvV", long_options, &li)) != -1) {
+    /* entrypoint: options end at its command ('+'), whose own options are its business */
+    bool has_command = strcmp(command, "entrypoint") == 0;
+    const char *sub_opts = has_command ? "+:hvV" : ":hvV";
+    while ((li = -1, c = getopt_long(sub_argc, sub_argv, sub_opts, long_options, &li)) != -1) {
         if (global_option(&g, c, optarg))
             continue;
         char flag[64];
@@ -340,6 +416,10 @@ int main(int argc, char **argv)
             f.json = true;
         else if (c == OPT_DEEP)
             f.deep = true;
+        else if (c == OPT_FORCE)
+            f.force = true;
+        else if (c == OPT_IF_NEEDED)
+            f.if_needed = true;
     }
     if (g.version) {
         printf("hfsync %s\n", HFSYNC_VERSION);
@@ -349,9 +429,24 @@ int main(int argc, char **argv)
         fputs(commands[cmd_index].help, stdout);
         goto out;
     }
-    if (optind < sub_argc) {
+    if (has_command && optind >= sub_argc) {
+        fprintf(stderr, "hfsync entrypoint: no command to run\nhint: hfsync entrypoint -- CMD "
+                        "[ARGS...], e.g. in a Dockerfile ENTRYPOINT [\"hfsync\", "
+                        "\"entrypoint\", \"--\"] with a CMD\n");
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (has_command) {
+        f.command = sub_argv + optind;
+    } else if (optind < sub_argc) {
         fprintf(stderr, "hfsync %s: unexpected argument '%s'\nhint: see 'hfsync %s --help'\n",
                 command, sub_argv[optind], command);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (f.if_needed && (f.to != NULL || f.backup != NULL)) {
+        fprintf(stderr, "hfsync restore: --if-needed restores the latest backup in place; it "
+                        "cannot be combined with --to or --backup\n");
         exit_code = EXIT_USAGE;
         goto out;
     }
@@ -371,13 +466,16 @@ int main(int argc, char **argv)
         exit_code = EXIT_USAGE;
         goto out;
     }
-    exit_code = run_command(command, &cfg, &f, &err);
-    if (exit_code != EXIT_OK)
+    exit_code = run_command(command, &cfg, &f, &g, &err);
+    if (exit_code != EXIT_OK && err.code != ERR_NONE)
         log_error("%s", err.msg);
 out:
     free(g.sources);
     config_free(&cfg);
     for (size_t i = 0; i < g.ov.count; i++)
         free(g.ov.value[i]);
+    for (size_t i = 0; i < g.replay_count; i++)
+        free(g.replay[i]);
+    free(g.replay);
     return exit_code;
 }

@@ -21,6 +21,7 @@ enum {
     EXIT_FAILURE_ = 1,
     EXIT_USAGE = 2,
     EXIT_INTEGRITY = 3,
+    EXIT_BUSY = 4, /* refused for safety (ERR_BUSY) */
 };
 int agent_exit_code(const Error *err);
 
@@ -42,6 +43,11 @@ bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err);
 typedef struct BackupOpts {
     bool full;  /* --full */
     bool quiet; /* no name on stdout */
+    bool force; /* --force: back up even though backups are disabled after a failed restore */
+    /* Called just before the pointer is written (the commit); returning false abandons the
+     * backup with that error. NULL: none. */
+    bool (*before_commit)(void *ctx, Storage *st, Error *err);
+    void *before_commit_ctx;
 } BackupOpts;
 
 typedef struct BackupResult {
@@ -52,6 +58,9 @@ typedef struct BackupResult {
     uint64_t added, changed, deleted;
     int64_t duration_ms;
     uint64_t warnings;
+    /* The backup the sources now correspond to (target-relative .meta.json path): the new one,
+     * or the previous one when nothing changed. "" when there is none. */
+    char meta_path[512];
 } BackupResult;
 
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err);
@@ -64,13 +73,53 @@ typedef struct RestoreOpts {
 } RestoreOpts;
 
 typedef struct RestoreResult {
-    bool restored; /* false: the target has no backup */
+    bool restored; /* false: the target has no backup (or, with guard_restore, none was needed) */
+    bool skipped;  /* guard_restore with if_needed: the policy said no restore was needed */
     char name[256];
+    char meta_path[512]; /* target-relative .meta.json of the backup restored */
     uint64_t files, bytes;
     int64_t duration_ms;
 } RestoreResult;
 
 bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res, Error *err);
+
+/* --- the same, with this machine's safety rules ----------------------------------------------
+ *
+ * What `hfsync backup` and `hfsync restore` run, and what the agent runs in its children:
+ * - a local lock per target (HFSYNC_LOCK_TIMEOUT), so a backup or in-place restore by hand waits
+ *   for the agent's, and the other way round;
+ * - the writer lease (lease.h): a backup runs under the local agent's lease or takes its own,
+ *   and is refused (ERR_BUSY) while another writer holds it; an in-place restore first waits up
+ *   to HFSYNC_LEASE_WAIT for another writer to finish;
+ * - after a failed restore at start, backups are refused (ERR_BUSY) until a restore succeeds or
+ *   a backup is forced;
+ * - state markers (which backup the local state corresponds to) after every backup and in-place
+ *   restore, and the restore flag (HFSYNC_RESTORE_FLAG) after a restore at start.
+ */
+
+bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err);
+
+/* `if_needed`: apply HFSYNC_RESTORE (the restore at the agent's start; in place only). */
+bool guard_restore(const Config *cfg, const RestoreOpts *opts, bool if_needed, RestoreResult *res,
+                   Error *err);
+
+/* --- the agent: entrypoint and daemon ------------------------------------------------------ */
+
+typedef struct AgentOpts {
+    char *const *command; /* entrypoint: CMD and its arguments, NULL-terminated; NULL: daemon */
+    /* Global options to give the hfsync children it runs (backup, restore) so that they load
+     * the same configuration: the --repo, --source, … flags this process was given. */
+    char *const *child_options;
+    size_t child_option_count;
+} AgentOpts;
+
+/*
+ * Run the entrypoint (opts->command set) or the daemon until it stops: restore by policy, start
+ * the command as a child, back up every HFSYNC_INTERVAL, take a final backup on stop. Returns the
+ * process exit status (the command's, or 128 + signal). With no target configured, the
+ * entrypoint replaces itself with the command (and returns only if that fails).
+ */
+int agent_run(const Config *cfg, const AgentOpts *opts);
 
 /* --- list / verify / status ---------------------------------------------------------------- */
 
@@ -94,7 +143,11 @@ void agent_manifest_cache_save(const Config *cfg, const char *name, const void *
 Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta, Error *err);
 /* Directory of this target's local cache (created). Caller frees. */
 char *agent_cache_dir(const Config *cfg, Error *err);
-/* Record a command's outcome in the status file (best effort; failures are logged). */
+/* The status file: HFSYNC_STATUS_FILE, else status.json in the target's cache dir. Caller
+ * frees; NULL (err set) when the cache dir cannot be created. */
+char *agent_status_path(const Config *cfg, Error *err);
+/* Record a command's outcome in the status file under the key `what` (best effort; failures are
+ * logged). Writers take turns through a lock beside the file. */
 void agent_status_record(const Config *cfg, const char *what, const char *json_object);
 
 /* Progress lines every cfg->progress_interval_sec. */

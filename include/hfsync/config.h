@@ -57,6 +57,14 @@ typedef struct S3Config {
     int parallel;        /* HFSYNC_S3_PARALLEL, parts uploaded at once, default 4 */
 } S3Config;
 
+/* HFSYNC_RESTORE: whether the agent restores at start (DESIGN.md §7). */
+typedef enum RestorePolicy {
+    RESTORE_AUTO = 0, /* unless the local state is known to be the target's latest backup */
+    RESTORE_ALWAYS,   /* whenever a backup exists */
+    RESTORE_NEVER,
+    RESTORE_IF_EMPTY, /* only when every source is missing or empty */
+} RestorePolicy;
+
 typedef struct Config {
     Target target;
     Target restore_target; /* OPENCLAW_RESTORE_DATASET_REPO; kind TARGET_NONE when unset */
@@ -84,6 +92,22 @@ typedef struct Config {
 
     S3Config s3;
     char *ca_bundle; /* HFSYNC_CA_BUNDLE: CA certificates for TLS; NULL: curl's defaults */
+
+    /* The agent: `hfsync entrypoint` and `hfsync daemon`. Durations in seconds. */
+    RestorePolicy restore_policy;     /* HFSYNC_RESTORE, default auto */
+    bool restore_failure_start;       /* HFSYNC_ON_RESTORE_FAILURE=start (default exit: false) */
+    int restore_retries;              /* HFSYNC_RESTORE_RETRIES, default 2 */
+    int64_t interval_sec;             /* HFSYNC_INTERVAL, default 300 */
+    bool backup_on_start;             /* HFSYNC_BACKUP_ON_START, default false */
+    bool signal_group;                /* HFSYNC_SIGNAL_GROUP: signal the app's process group */
+    int64_t stop_timeout_sec;         /* HFSYNC_STOP_TIMEOUT, default 10 */
+    int64_t final_backup_timeout_sec; /* HFSYNC_FINAL_BACKUP_TIMEOUT, default 20; 0: none */
+    int64_t lock_timeout_sec;         /* HFSYNC_LOCK_TIMEOUT, default 300 */
+    int64_t lease_ttl_sec;            /* HFSYNC_LEASE_TTL, default 120 */
+    int64_t lease_wait_sec;           /* HFSYNC_LEASE_WAIT, default 60 */
+    char *status_file;  /* HFSYNC_STATUS_FILE; NULL: status.json in the target's cache dir */
+    char *restore_flag; /* HFSYNC_RESTORE_FLAG; NULL: none (the original script's path when its
+                           configuration is in use) */
 } Config;
 
 /* Look up a variable. Tests pass their own; production uses getenv. */

@@ -22,6 +22,8 @@ typedef enum ErrorCode {
     ERR_NET,       /* network or server error */
     ERR_NO_MEMORY,
     ERR_CONFLICT, /* another writer changed an object since it was read */
+    ERR_BUSY,     /* refused for safety: another writer holds the target, the local lock is held, or
+                     backups are disabled after a failed restore */
 } ErrorCode;
 
 #define ERROR_MSG_SIZE 1024

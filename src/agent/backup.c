@@ -462,6 +462,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
                  "made",
                  prev->name, (unsigned long long)scan.files, (unsigned long long)scan.dirs);
         res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
+        snprintf(res->meta_path, sizeof(res->meta_path), "%s", prev->path);
         ok = true;
         goto out;
     }
@@ -556,6 +557,13 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     backup_note_written(&b, meta_path);
     ok = storage_put(b.st, meta_path, json, strlen(json), err);
     free(json);
+    bool vetoed = false; /* the before_commit hook said no: the pointer was not touched */
+    if (ok && opts->before_commit != NULL &&
+        !opts->before_commit(opts->before_commit_ctx, b.st, err)) {
+        ok = false;
+        vetoed = true;
+        error_prefix(err, "backup %s", name);
+    }
     if (ok) {
         /* Only over the pointer this backup was planned against: two writers never move it
          * over each other unnoticed. */
@@ -565,10 +573,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         if (!ok && err->code == ERR_CONFLICT)
             error_hint(err, "another writer made a backup on this target while this one ran; "
                             "this backup's objects are removed, run it again");
-    } else {
+    } else if (!vetoed) {
         error_prefix(err, "backup %s: metadata '%s'", name, meta_path);
     }
-    if (!ok) {
+    if (!ok && !vetoed) {
         /* The pointer's outcome is unknown (e.g. renamed into place, then the directory fsync
          * failed): if it names this backup, its objects must stay. */
         char *now = NULL;
@@ -580,6 +588,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         }
         free(now);
     }
+    if (ok)
+        snprintf(res->meta_path, sizeof(res->meta_path), "%s", meta_path);
     free(meta_path);
     if (!ok)
         goto out;

@@ -1,8 +1,11 @@
 /* Helpers several commands share: exit codes, the local cache, manifest loading, status, progress.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -25,6 +28,8 @@ int agent_exit_code(const Error *err)
     case ERR_CORRUPT:
     case ERR_UNSAFE:
         return EXIT_INTEGRITY;
+    case ERR_BUSY:
+        return EXIT_BUSY;
     default:
         return EXIT_FAILURE_;
     }
@@ -150,15 +155,40 @@ out:
     return m;
 }
 
+char *agent_status_path(const Config *cfg, Error *err)
+{
+    if (cfg->status_file != NULL)
+        return x_strdup(cfg->status_file);
+    char *dir = agent_cache_dir(cfg, err);
+    if (dir == NULL)
+        return NULL;
+    char *path = path_join(dir, "status.json");
+    free(dir);
+    return path;
+}
+
 void agent_status_record(const Config *cfg, const char *what, const char *json_object)
 {
     Error err = {0};
-    char *dir = agent_cache_dir(cfg, &err);
-    if (dir == NULL) {
+    char *path = agent_status_path(cfg, &err);
+    if (path == NULL) {
         log_warn("status: %s", err.msg);
         return;
     }
-    char *path = path_join(dir, "status.json");
+    /* The agent and the commands it runs update different keys of one file: one at a time. */
+    char *lock_path = str_printf("%s.lock", path);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0 && errno == ENOENT) {
+        char *parent = x_strdup(path);
+        *strrchr(parent, '/') = '\0';
+        if (parent[0] != '\0' && fs_mkdir_p(parent, 0755, &err))
+            lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        free(parent);
+    }
+    free(lock_path);
+    if (lock >= 0)
+        while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+        }
     char *text = NULL;
     cJSON *root = NULL;
     if (fs_read_file(path, STATUS_MAX_SIZE, &text, NULL, &err))
@@ -179,9 +209,10 @@ void agent_status_record(const Config *cfg, const char *what, const char *json_o
     cJSON_Delete(root);
     if (!fs_write_atomic(path, out, strlen(out), &err))
         log_warn("status: %s", err.msg);
+    if (lock >= 0)
+        close(lock);
     cJSON_free(out);
     free(path);
-    free(dir);
 }
 
 void progress_begin(Progress *p, const Config *cfg, const char *what, uint64_t total_files,

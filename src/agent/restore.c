@@ -245,6 +245,7 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
         ok = true;
         goto out;
     }
+    snprintf(res->meta_path, sizeof(res->meta_path), "%s", meta_path);
     if (!chain_resolve(st, meta_path, &chain, err))
         goto out;
     const BackupMeta *target = chain.metas[chain.count - 1];

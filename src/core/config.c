@@ -498,18 +498,25 @@ static bool config_set_setid(Config *cfg, const Loader *ld, const char *name, co
     return config_parse_bool(name, value, &cfg->restore_setid, err);
 }
 
+/* A duration from `min` to `max` seconds; `range` is how the message states them ("1s to 1d"). */
+static bool config_set_duration(int64_t *out, const char *name, const char *value, int64_t min,
+                                int64_t max, const char *range, Error *err)
+{
+    int64_t v;
+    if (!config_parse_duration(name, value, &v, err))
+        return false;
+    if (v < min || v > max)
+        return error_set(err, ERR_USAGE, "%s: '%s' is out of range; use a duration from %s", name,
+                         value, range);
+    *out = v;
+    return true;
+}
+
 static bool config_set_progress(Config *cfg, const Loader *ld, const char *name, const char *value,
                                 Error *err)
 {
     (void)ld;
-    int64_t v;
-    if (!config_parse_duration(name, value, &v, err))
-        return false;
-    if (v < 1 || v > 86400)
-        return error_set(err, ERR_USAGE, "%s: '%s' is out of range; use a duration from 1s to 1d",
-                         name, value);
-    cfg->progress_interval_sec = v;
-    return true;
+    return config_set_duration(&cfg->progress_interval_sec, name, value, 1, 86400, "1s to 1d", err);
 }
 
 /* An absolute directory from the environment (TMPDIR, HOME, …) plus `leaf`, or NULL. */
@@ -727,6 +734,137 @@ static bool config_set_ca_bundle(Config *cfg, const Loader *ld, const char *name
     return config_set_string(&cfg->ca_bundle, name, value, err);
 }
 
+/* ---- the agent ---- */
+
+static bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name,
+                                      const char *value, Error *err)
+{
+    (void)ld;
+    static const char *const names[] = {"auto", "always", "never", "if-empty"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(value, names[i]) == 0) {
+            cfg->restore_policy = (RestorePolicy)i;
+            return true;
+        }
+    }
+    return error_set(err, ERR_USAGE,
+                     "%s: '%s' is not a restore policy; use auto, always, never or if-empty", name,
+                     value);
+}
+
+static bool config_set_restore_failure(Config *cfg, const Loader *ld, const char *name,
+                                       const char *value, Error *err)
+{
+    (void)ld;
+    if (strcasecmp(value, "exit") == 0 || strcasecmp(value, "start") == 0) {
+        cfg->restore_failure_start = strcasecmp(value, "start") == 0;
+        return true;
+    }
+    return error_set(err, ERR_USAGE, "%s: '%s' is not an action; use exit or start", name, value);
+}
+
+static bool config_set_restore_retries(Config *cfg, const Loader *ld, const char *name,
+                                       const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_int(&cfg->restore_retries, name, value, 0, 100, err);
+}
+
+static bool config_set_interval(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->interval_sec, name, value, 1, 7 * 86400, "1s to 7d", err);
+}
+
+static bool config_set_backup_on_start(Config *cfg, const Loader *ld, const char *name,
+                                       const char *value, Error *err)
+{
+    (void)ld;
+    return config_parse_bool(name, value, &cfg->backup_on_start, err);
+}
+
+static bool config_set_signal_group(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    return config_parse_bool(name, value, &cfg->signal_group, err);
+}
+
+static bool config_set_stop_timeout(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->stop_timeout_sec, name, value, 0, 3600, "0s to 1h", err);
+}
+
+static bool config_set_final_timeout(Config *cfg, const Loader *ld, const char *name,
+                                     const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->final_backup_timeout_sec, name, value, 0, 86400, "0s to 1d",
+                               err);
+}
+
+static bool config_set_lock_timeout(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->lock_timeout_sec, name, value, 0, 86400, "0s to 1d", err);
+}
+
+static bool config_set_lease_ttl(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                 Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->lease_ttl_sec, name, value, 2, 86400, "2s to 1d", err);
+}
+
+static bool config_set_lease_wait(Config *cfg, const Loader *ld, const char *name,
+                                  const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->lease_wait_sec, name, value, 0, 86400, "0s to 1d", err);
+}
+
+/* An absolute file path, or NULL for `def`. */
+static bool config_set_file(char **out, const char *def, const char *name, const char *value,
+                            Error *err)
+{
+    if (value == NULL) {
+        free(*out);
+        *out = def != NULL ? x_strdup(def) : NULL;
+        return true;
+    }
+    char *p = config_has_control(value, strlen(value)) ? NULL : config_local_path(value, false);
+    if (p == NULL || strcmp(p, "/") == 0) {
+        free(p);
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' is not an absolute file path; use a path such as "
+                         "/tmp/hfsync-status.json",
+                         name, value);
+    }
+    free(*out);
+    *out = p;
+    return true;
+}
+
+static bool config_set_status_file(Config *cfg, const Loader *ld, const char *name,
+                                   const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_file(&cfg->status_file, NULL, name, value, err);
+}
+
+static bool config_set_restore_flag(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_file(&cfg->restore_flag,
+                           cfg->openclaw ? "/tmp/openclaw-restore-completed" : NULL, name, value,
+                           err);
+}
+
 /* Applied in this order after the target and the sources (the work dir needs to know whether the
  * original script's settings are in use). A NULL default means the setter computes it. */
 static const struct {
@@ -757,6 +895,19 @@ static const struct {
     {"HFSYNC_S3_PART_SIZE", NULL, "8M", config_set_s3_part_size},
     {"HFSYNC_S3_PARALLEL", NULL, "4", config_set_s3_parallel},
     {"HFSYNC_CA_BUNDLE", NULL, NULL, config_set_ca_bundle},
+    {"HFSYNC_RESTORE", NULL, "auto", config_set_restore_policy},
+    {"HFSYNC_ON_RESTORE_FAILURE", NULL, "exit", config_set_restore_failure},
+    {"HFSYNC_RESTORE_RETRIES", NULL, "2", config_set_restore_retries},
+    {"HFSYNC_INTERVAL", NULL, "300", config_set_interval},
+    {"HFSYNC_BACKUP_ON_START", NULL, "false", config_set_backup_on_start},
+    {"HFSYNC_SIGNAL_GROUP", NULL, "false", config_set_signal_group},
+    {"HFSYNC_STOP_TIMEOUT", NULL, "10", config_set_stop_timeout},
+    {"HFSYNC_FINAL_BACKUP_TIMEOUT", NULL, "20", config_set_final_timeout},
+    {"HFSYNC_LOCK_TIMEOUT", NULL, "300", config_set_lock_timeout},
+    {"HFSYNC_LEASE_TTL", NULL, "120", config_set_lease_ttl},
+    {"HFSYNC_LEASE_WAIT", NULL, "60", config_set_lease_wait},
+    {"HFSYNC_STATUS_FILE", NULL, NULL, config_set_status_file},
+    {"HFSYNC_RESTORE_FLAG", NULL, NULL, config_set_restore_flag},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof(config_settings) / sizeof(config_settings[0]))
@@ -855,5 +1006,7 @@ void config_free(Config *cfg)
     free(cfg->s3.region);
     free(cfg->s3.endpoint);
     free(cfg->ca_bundle);
+    free(cfg->status_file);
+    free(cfg->restore_flag);
     memset(cfg, 0, sizeof(*cfg));
 }

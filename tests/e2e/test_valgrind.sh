@@ -39,4 +39,26 @@ vg incr backup
 vg verify verify --deep
 vg restore restore --to "$T/out"
 vg list list --json
+
+# The agent's supervisor, lease thread and final backup: the daemon backs up soon after start,
+# then takes a final backup on SIGTERM. (Its children, plain hfsync runs, are not traced.)
+echo "for the daemon" >"$src/daemon.txt"
+HFSYNC_INTERVAL=600 HFSYNC_BACKUP_ON_START=1 HFSYNC_LEASE_TTL=3 \
+    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --log-file="$T/vg-daemon.log" "$HFSYNC" daemon >"$T/out-daemon" 2>"$T/err-daemon" &
+vgpid=$!
+for _ in $(seq 1 150); do
+    grep -q "backup .* done" "$T/err-daemon" 2>/dev/null && break
+    sleep 0.1
+done
+echo "after the first backup" >"$src/daemon2.txt"
+kill -TERM "$vgpid"
+wait "$vgpid"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "final backup done" "$T/err-daemon"; then
+    pass "valgrind (daemon): hfsync daemon runs clean through a backup and a final backup"
+else
+    fail "valgrind (daemon): hfsync daemon runs clean through a backup and a final backup" \
+        "exit $rc" "$(tail -n 20 "$T/vg-daemon.log")" "$(tail -n 8 "$T/err-daemon")"
+fi
 finish

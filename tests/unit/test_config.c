@@ -550,6 +550,99 @@ static void test_openclaw_value_aliases(void **state)
                "OPENCLAW_BACKUP_COMPRESSION_LEVEL: '22' is not an integer from 1 to 19", false);
 }
 
+static void test_agent_settings(void **state)
+{
+    (void)state;
+    Config cfg;
+    load_ok(no_env, &cfg);
+    assert_int_equal(cfg.restore_policy, RESTORE_AUTO);
+    assert_false(cfg.restore_failure_start);
+    assert_int_equal(cfg.restore_retries, 2);
+    assert_int_equal(cfg.interval_sec, 300);
+    assert_false(cfg.backup_on_start);
+    assert_false(cfg.signal_group);
+    assert_int_equal(cfg.stop_timeout_sec, 10);
+    assert_int_equal(cfg.final_backup_timeout_sec, 20);
+    assert_int_equal(cfg.lock_timeout_sec, 300);
+    assert_int_equal(cfg.lease_ttl_sec, 120);
+    assert_int_equal(cfg.lease_wait_sec, 60);
+    assert_null(cfg.status_file);
+    assert_null(cfg.restore_flag);
+    config_free(&cfg);
+
+    load_ok(ENV("HFSYNC_RESTORE", "If-Empty", "HFSYNC_ON_RESTORE_FAILURE", "start",
+                "HFSYNC_RESTORE_RETRIES", "0", "HFSYNC_INTERVAL", "5m", "HFSYNC_BACKUP_ON_START",
+                "yes", "HFSYNC_SIGNAL_GROUP", "1", "HFSYNC_STOP_TIMEOUT", "0",
+                "HFSYNC_FINAL_BACKUP_TIMEOUT", "2m", "HFSYNC_LOCK_TIMEOUT", "0", "HFSYNC_LEASE_TTL",
+                "2", "HFSYNC_LEASE_WAIT", "1h", "HFSYNC_STATUS_FILE", "/run/hfsync//status.json",
+                "HFSYNC_RESTORE_FLAG", "/tmp/ready"),
+            &cfg);
+    assert_int_equal(cfg.restore_policy, RESTORE_IF_EMPTY);
+    assert_true(cfg.restore_failure_start);
+    assert_int_equal(cfg.restore_retries, 0);
+    assert_int_equal(cfg.interval_sec, 300);
+    assert_true(cfg.backup_on_start);
+    assert_true(cfg.signal_group);
+    assert_int_equal(cfg.stop_timeout_sec, 0);
+    assert_int_equal(cfg.final_backup_timeout_sec, 120);
+    assert_int_equal(cfg.lock_timeout_sec, 0);
+    assert_int_equal(cfg.lease_ttl_sec, 2);
+    assert_int_equal(cfg.lease_wait_sec, 3600);
+    assert_string_equal(cfg.status_file, "/run/hfsync//status.json");
+    assert_string_equal(cfg.restore_flag, "/tmp/ready");
+    config_free(&cfg);
+
+    static const char *const policies[] = {"auto", "always", "never", "if-empty"};
+    for (int i = 0; i < 4; i++) {
+        load_ok(ENV("HFSYNC_RESTORE", policies[i]), &cfg);
+        assert_int_equal(cfg.restore_policy, (RestorePolicy)i);
+        config_free(&cfg);
+    }
+
+    /* the original script's flag file, when its configuration is in use */
+    load_ok(ENV("OPENCLAW_STATE_DIR", "/srv/oc"), &cfg);
+    assert_string_equal(cfg.restore_flag, "/tmp/openclaw-restore-completed");
+    config_free(&cfg);
+    load_ok(ENV("OPENCLAW_STATE_DIR", "/srv/oc", "HFSYNC_RESTORE_FLAG", "/run/ok"), &cfg);
+    assert_string_equal(cfg.restore_flag, "/run/ok");
+    config_free(&cfg);
+
+    load_fails(ENV("HFSYNC_RESTORE", "sometimes"),
+               "HFSYNC_RESTORE: 'sometimes' is not a restore policy; use auto, always, never or "
+               "if-empty",
+               false);
+    load_fails(ENV("HFSYNC_ON_RESTORE_FAILURE", "ignore"),
+               "HFSYNC_ON_RESTORE_FAILURE: 'ignore' is not an action; use exit or start", false);
+    load_fails(ENV("HFSYNC_RESTORE_RETRIES", "101"),
+               "HFSYNC_RESTORE_RETRIES: '101' is not an integer from 0 to 100", false);
+    load_fails(ENV("HFSYNC_INTERVAL", "0"),
+               "HFSYNC_INTERVAL: '0' is out of range; use a duration from 1s to 7d", false);
+    load_fails(ENV("HFSYNC_INTERVAL", "8d"),
+               "HFSYNC_INTERVAL: '8d' is out of range; use a duration from 1s to 7d", false);
+    load_fails(ENV("HFSYNC_INTERVAL", "often"), "HFSYNC_INTERVAL: 'often' is not a duration", true);
+    load_fails(ENV("HFSYNC_BACKUP_ON_START", "sure"),
+               "HFSYNC_BACKUP_ON_START: 'sure' is not a boolean", true);
+    load_fails(ENV("HFSYNC_SIGNAL_GROUP", "2"), "HFSYNC_SIGNAL_GROUP: '2' is not a boolean", true);
+    load_fails(ENV("HFSYNC_STOP_TIMEOUT", "2h"),
+               "HFSYNC_STOP_TIMEOUT: '2h' is out of range; use a duration from 0s to 1h", false);
+    load_fails(ENV("HFSYNC_FINAL_BACKUP_TIMEOUT", "-1"),
+               "HFSYNC_FINAL_BACKUP_TIMEOUT: '-1' is not a duration", true);
+    load_fails(ENV("HFSYNC_LOCK_TIMEOUT", "2d"),
+               "HFSYNC_LOCK_TIMEOUT: '2d' is out of range; use a duration from 0s to 1d", false);
+    load_fails(ENV("HFSYNC_LEASE_TTL", "1"),
+               "HFSYNC_LEASE_TTL: '1' is out of range; use a duration from 2s to 1d", false);
+    load_fails(ENV("HFSYNC_LEASE_WAIT", "forever"),
+               "HFSYNC_LEASE_WAIT: 'forever' is not a duration", true);
+    load_fails(ENV("HFSYNC_STATUS_FILE", "status.json"),
+               "HFSYNC_STATUS_FILE: 'status.json' is not an absolute file path; use a path such "
+               "as /tmp/hfsync-status.json",
+               false);
+    load_fails(ENV("HFSYNC_RESTORE_FLAG", "/"),
+               "HFSYNC_RESTORE_FLAG: '/' is not an absolute file path; use a path such as "
+               "/tmp/hfsync-status.json",
+               false);
+}
+
 static void test_prefix(void **state)
 {
     (void)state;
@@ -925,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_default_dirs),
         cmocka_unit_test(test_numeric_settings),
         cmocka_unit_test(test_openclaw_value_aliases),
+        cmocka_unit_test(test_agent_settings),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_log_settings),
         cmocka_unit_test(test_exclude_setting),
