@@ -1,12 +1,8 @@
 /*
- * s3:// backend: any S3-compatible service over SigV4 (reference/s3-api.md).
- *
- * Objects are keys under the target's prefix. Small objects go up with one PutObject; an object
- * that outgrows one part becomes a multipart upload whose parts are uploaded by a few threads
- * while the next part fills, each part signed with its SHA-256 and sent with Content-MD5 so the
- * service verifies it. CompleteMultipartUpload's body is checked for an error under a 200; a
- * failed or abandoned upload is aborted, so no partial object ever appears under its name.
- * Reads stream through http_get_reader(), which resumes a broken download with Range.
+ * s3:// backend: any S3-compatible service over SigV4 (reference/s3-api.md). This file signs and
+ * sends requests (with the retry policy and clock-skew correction), reads (streamed through
+ * http_get_reader(), which resumes a broken download with Range), lists, deletes in batches,
+ * writes the pointer conditionally, and opens the driver. Uploads are in s3_write.c.
  */
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -18,208 +14,11 @@
 #include "hfsync/http.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
-#include "http/sigv4.h"
-#include "storage.intern.h"
-
-#define S3_MAX_PARTS 10000
-#define S3_DELETE_BATCH 1000
-#define S3_FIRST_BUF (64u << 10)
-
-typedef struct S3 {
-    Storage base;
-    char *bucket;
-    char *root;      /* key prefix of the target: "" or "some/prefix/" */
-    char *origin;    /* "https://bucket.s3.us-east-1.amazonaws.com", "http://127.0.0.1:9000" */
-    char *host;      /* the Host header: origin without the scheme */
-    char *path_base; /* "/bucket" for path-style addressing, "" for virtual-hosted */
-    SigV4 *sig;
-    HttpSettings hs;
-    char *ca_bundle;
-    HttpRetry retry;
-    Http *http; /* requests made on the opening thread */
-    uint64_t part_size;
-    int parallel;
-    int64_t skew_sec; /* server clock minus ours, learnt from RequestTimeTooSkewed */
-    pthread_mutex_t skew_mu;
-} S3;
-
-/* --- XML (S3 answers are small and flat: a few known elements are read) -------------------- */
-
-static void xml_decode_into(const char *p, size_t n, char *out)
-{
-    static const struct {
-        const char *ent;
-        char c;
-    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        if (p[i] == '&') {
-            bool done = false;
-            for (size_t e = 0; e < sizeof(ents) / sizeof(ents[0]) && !done; e++) {
-                size_t el = strlen(ents[e].ent);
-                if (i + el <= n && memcmp(p + i, ents[e].ent, el) == 0) {
-                    out[o++] = ents[e].c;
-                    i += el;
-                    done = true;
-                }
-            }
-            if (!done && i + 3 < n && p[i + 1] == '#') {
-                char *end = NULL;
-                bool hex = p[i + 2] == 'x' || p[i + 2] == 'X';
-                unsigned long cp = strtoul(p + i + (hex ? 3 : 2), &end, hex ? 16 : 10);
-                if (end != NULL && end < p + n && *end == ';' && cp > 0 && cp < 0x110000) {
-                    /* UTF-8 encode the code point. */
-                    if (cp < 0x80) {
-                        out[o++] = (char)cp;
-                    } else if (cp < 0x800) {
-                        out[o++] = (char)(0xc0 | (cp >> 6));
-                        out[o++] = (char)(0x80 | (cp & 0x3f));
-                    } else if (cp < 0x10000) {
-                        out[o++] = (char)(0xe0 | (cp >> 12));
-                        out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                        out[o++] = (char)(0x80 | (cp & 0x3f));
-                    } else {
-                        out[o++] = (char)(0xf0 | (cp >> 18));
-                        out[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                        out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                        out[o++] = (char)(0x80 | (cp & 0x3f));
-                    }
-                    i = (size_t)(end - p) + 1;
-                    done = true;
-                }
-            }
-            if (done)
-                continue;
-        }
-        out[o++] = p[i++];
-    }
-    out[o] = '\0';
-}
-
-/* The decoded text of the first <tag>…</tag> in [p, end), or NULL. *next (if given) points
- * after the closing tag. An element with attributes or a self-closing one is found too. */
-static char *xml_get(const char *p, const char *end, const char *tag, const char **next)
-{
-    size_t tl = strlen(tag);
-    for (const char *q = p; q != NULL && q < end;) {
-        q = memchr(q, '<', (size_t)(end - q));
-        if (q == NULL || q + tl + 2 > end)
-            return NULL;
-        if (memcmp(q + 1, tag, tl) == 0 &&
-            (q[tl + 1] == '>' || q[tl + 1] == ' ' || q[tl + 1] == '/')) {
-            const char *gt = memchr(q, '>', (size_t)(end - q));
-            if (gt == NULL)
-                return NULL;
-            if (gt[-1] == '/') {
-                if (next != NULL)
-                    *next = gt + 1;
-                return x_strdup("");
-            }
-            const char *body = gt + 1;
-            for (const char *c = body; c < end;) {
-                c = memchr(c, '<', (size_t)(end - c));
-                if (c == NULL || c + tl + 3 > end)
-                    return NULL;
-                if (c[1] == '/' && memcmp(c + 2, tag, tl) == 0 && c[tl + 2] == '>') {
-                    char *out = x_malloc((size_t)(c - body) + 1);
-                    xml_decode_into(body, (size_t)(c - body), out);
-                    if (next != NULL)
-                        *next = c + tl + 3;
-                    return out;
-                }
-                c++;
-            }
-            return NULL;
-        }
-        q++;
-    }
-    return NULL;
-}
-
-/* The bounds of the next <tag>…</tag> block at or after p. */
-static bool xml_block(const char *p, const char *end, const char *tag, const char **from,
-                      const char **to)
-{
-    char open[64], close[64];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    const char *a = memmem(p, (size_t)(end - p), open, strlen(open));
-    if (a == NULL)
-        return false;
-    a += strlen(open);
-    const char *b = memmem(a, (size_t)(end - a), close, strlen(close));
-    if (b == NULL)
-        return false;
-    *from = a;
-    *to = b;
-    return true;
-}
-
-static void xml_escape(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    for (; *s; s++) {
-        const char *rep = NULL;
-        char one[2] = {*s, 0};
-        switch (*s) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&apos;";
-            break;
-        default:
-            rep = one;
-            break;
-        }
-        size_t n = strlen(rep);
-        if (*len + n + 1 > *cap) {
-            *cap = (*cap + n + 1) * 2;
-            *buf = x_realloc(*buf, *cap);
-        }
-        memcpy(*buf + *len, rep, n);
-        *len += n;
-        (*buf)[*len] = '\0';
-    }
-}
-
-static void str_append(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        *cap = (*cap + n + 1) * 2;
-        *buf = x_realloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
-}
+#include "s3.intern.h"
 
 /* --- requests ------------------------------------------------------------------------------ */
 
-typedef struct S3Call {
-    const char *op; /* "PutObject", for messages */
-    const char *method;
-    const char *key; /* full key, or NULL for a bucket request */
-    const SigV4Param *query;
-    size_t query_count;
-    const SigV4Header *headers;
-    size_t header_count;
-    const void *body;
-    size_t body_size;
-    const char *payload_hash; /* NULL: computed from the body */
-    bool check_error_body;    /* CompleteMultipartUpload: a 200 may carry <Error> */
-    size_t max_body;
-} S3Call;
-
-static char *s3_path(const S3 *s, const char *key)
+char *s3_path(const S3 *s, const char *key)
 {
     if (key == NULL)
         return x_strdup(*s->path_base ? s->path_base : "/");
@@ -229,19 +28,18 @@ static char *s3_path(const S3 *s, const char *key)
     return p;
 }
 
-static char *s3_where(const S3 *s, const char *key)
+char *s3_where(const S3 *s, const char *key)
 {
     return str_printf("s3://%s/%s", s->bucket, key != NULL ? key : "");
 }
 
 /* Turn an S3 error answer into err: operation, bucket and key, the server's code and message. */
-static void s3_error(const S3 *s, const char *op, const char *key, const HttpResponse *resp,
-                     Error *err)
+void s3_error(const S3 *s, const char *op, const char *key, const HttpResponse *resp, Error *err)
 {
     const char *b = resp->body != NULL ? resp->body : "";
     const char *end = b + resp->body_size;
-    char *code = xml_get(b, end, "Code", NULL);
-    char *message = xml_get(b, end, "Message", NULL);
+    char *code = s3_xml_get(b, end, "Code", NULL);
+    char *message = s3_xml_get(b, end, "Message", NULL);
     char *where = s3_where(s, key);
     long st = resp->status;
     if (code == NULL) /* HEAD answers carry no body */
@@ -283,7 +81,7 @@ static void s3_error(const S3 *s, const char *op, const char *key, const HttpRes
 /* Whether the answer refuses the request for its time (reference/s3-api.md §4.2). */
 static bool s3_clock_error(const HttpResponse *resp)
 {
-    char *code = xml_get(resp->body, resp->body + resp->body_size, "Code", NULL);
+    char *code = s3_xml_get(resp->body, resp->body + resp->body_size, "Code", NULL);
     bool skew = code != NULL &&
                 (strcmp(code, "RequestTimeTooSkewed") == 0 || strcmp(code, "RequestExpired") == 0 ||
                  strcmp(code, "RequestInTheFuture") == 0);
@@ -344,7 +142,7 @@ static bool s3_sign(S3 *s, const char *method, const char *path, const S3Call *c
 }
 
 /* One S3 request with the retry policy: re-signed every attempt. On true the answer was 2xx. */
-static bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err)
+bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err)
 {
     char hash[HASH_HEX_SIZE];
     const char *payload = c->payload_hash;
@@ -406,7 +204,7 @@ static bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Erro
 /* --- info, list, delete ------------------------------------------------------------------------
  */
 
-static char *s3_key(const S3 *s, const char *path)
+char *s3_key(const S3 *s, const char *path)
 {
     return str_printf("%s%s", s->root, path);
 }
@@ -456,18 +254,18 @@ static bool s3_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx
             break;
         }
         const char *p = resp.body, *end = resp.body + resp.body_size, *from, *to;
-        while (xml_block(p, end, "Contents", &from, &to)) {
-            char *k = xml_get(from, to, "Key", NULL);
-            char *size = xml_get(from, to, "Size", NULL);
+        while (s3_xml_block(p, end, "Contents", &from, &to)) {
+            char *k = s3_xml_get(from, to, "Key", NULL);
+            char *size = s3_xml_get(from, to, "Size", NULL);
             if (k != NULL && strlen(k) > root_len && strncmp(k, s->root, root_len) == 0)
                 fn(k + root_len, size != NULL ? strtoull(size, NULL, 10) : 0, ctx);
             free(k);
             free(size);
             p = to;
         }
-        char *trunc = xml_get(resp.body, end, "IsTruncated", NULL);
+        char *trunc = s3_xml_get(resp.body, end, "IsTruncated", NULL);
         if (trunc != NULL && strcmp(trunc, "true") == 0) {
-            token = xml_get(resp.body, end, "NextContinuationToken", NULL);
+            token = s3_xml_get(resp.body, end, "NextContinuationToken", NULL);
             if (token == NULL || *token == '\0')
                 ok = error_set(err, ERR_NET,
                                "S3 ListObjectsV2 s3://%s/%s: a truncated listing "
@@ -498,7 +296,7 @@ static bool s3_remove(Storage *st, const char *path, Error *err)
     return ok;
 }
 
-static void s3_md5_b64(const void *data, size_t size, char out[32])
+void s3_md5_b64(const void *data, size_t size, char out[32])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -515,16 +313,17 @@ static bool s3_remove_many(Storage *st, const char *const *paths, size_t count, 
         size_t n = count - first < S3_DELETE_BATCH ? count - first : S3_DELETE_BATCH;
         char *body = NULL;
         size_t len = 0, cap = 0;
-        str_append(&body, &len, &cap,
-                   "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+        s3_buf_append(
+            &body, &len, &cap,
+            "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
         for (size_t i = 0; i < n; i++) {
             char *key = s3_key(s, paths[first + i]);
-            str_append(&body, &len, &cap, "<Object><Key>");
-            xml_escape(&body, &len, &cap, key);
-            str_append(&body, &len, &cap, "</Key></Object>");
+            s3_buf_append(&body, &len, &cap, "<Object><Key>");
+            s3_xml_escape(&body, &len, &cap, key);
+            s3_buf_append(&body, &len, &cap, "</Key></Object>");
             free(key);
         }
-        str_append(&body, &len, &cap, "</Delete>");
+        s3_buf_append(&body, &len, &cap, "</Delete>");
         char md5[32];
         s3_md5_b64(body, len, md5);
         SigV4Param q[1] = {{"delete", NULL}};
@@ -546,10 +345,10 @@ static bool s3_remove_many(Storage *st, const char *const *paths, size_t count, 
             const char *p = resp.body, *end = resp.body + resp.body_size, *from, *to;
             size_t failed = 0;
             char first_msg[512] = "";
-            while (xml_block(p, end, "Error", &from, &to)) {
-                char *k = xml_get(from, to, "Key", NULL);
-                char *code = xml_get(from, to, "Code", NULL);
-                char *msg = xml_get(from, to, "Message", NULL);
+            while (s3_xml_block(p, end, "Error", &from, &to)) {
+                char *k = s3_xml_get(from, to, "Key", NULL);
+                char *code = s3_xml_get(from, to, "Code", NULL);
+                char *msg = s3_xml_get(from, to, "Message", NULL);
                 log_error("S3 DeleteObjects s3://%s/%s: %s: %s", s->bucket, k ? k : "?",
                           code ? code : "?", msg ? msg : "");
                 if (failed++ == 0)
@@ -617,8 +416,9 @@ static bool s3_put_if(Storage *st, const char *path, const void *data, size_t si
     HttpResponse resp;
     bool ok = s3_call(s, s->http, &c, &resp, err);
     if (!ok) {
-        char *code = xml_get(resp.body != NULL ? resp.body : "",
-                             (resp.body != NULL ? resp.body : "") + resp.body_size, "Code", NULL);
+        char *code =
+            s3_xml_get(resp.body != NULL ? resp.body : "",
+                       (resp.body != NULL ? resp.body : "") + resp.body_size, "Code", NULL);
         if (resp.status == 412 || resp.status == 409 || (tag != NULL && resp.status == 404)) {
             err->code = ERR_CONFLICT;
             error_hint(err, "another writer changed s3://%s/%s since it was read", s->bucket, key);
@@ -702,356 +502,6 @@ static Reader *s3_read_open(Storage *st, const char *path, uint64_t offset, Erro
         return NULL;
     }
     return &r->base;
-}
-
-/* --- writes ----------------------------------------------------------------------------------- */
-
-typedef struct S3Job {
-    uint8_t *buf;
-    size_t len;
-    int number;
-} S3Job;
-
-typedef struct S3Write {
-    Sink base;
-    S3 *s;
-    char *key;
-    Http *http;
-    uint8_t *cur;
-    size_t cur_len, cur_cap;
-    char *upload_id;
-    int parts; /* parts submitted */
-
-    /* The part uploaders. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t *threads;
-    int nthreads;
-    S3Job *queue; /* parts waiting for an uploader */
-    int queued, in_flight;
-    uint8_t **spare; /* part buffers not in use */
-    int nspare, nbufs;
-    char **etags; /* per part number - 1 */
-    bool failed, stop, done;
-    Error fail_err;
-} S3Write;
-
-static bool s3_upload_part(S3Write *w, Http *http, const S3Job *j, char **etag, Error *err)
-{
-    char md5[32], num[16];
-    s3_md5_b64(j->buf, j->len, md5);
-    snprintf(num, sizeof(num), "%d", j->number);
-    SigV4Param q[2] = {{"partNumber", num}, {"uploadId", w->upload_id}};
-    SigV4Header h[1] = {{"Content-MD5", md5}};
-    S3Call c = {.op = "UploadPart",
-                .method = "PUT",
-                .key = w->key,
-                .query = q,
-                .query_count = 2,
-                .headers = h,
-                .header_count = 1,
-                .body = j->buf,
-                .body_size = j->len};
-    HttpResponse resp;
-    bool ok = s3_call(w->s, http, &c, &resp, err);
-    if (ok) {
-        const char *e = http_headers_get(&resp.headers, "ETag");
-        if (e == NULL)
-            ok = error_set(err, ERR_NET, "S3 UploadPart s3://%s/%s part %d: no ETag in the answer",
-                           w->s->bucket, w->key, j->number);
-        else
-            *etag = x_strdup(e);
-    } else {
-        error_prefix(err, "part %d", j->number);
-    }
-    http_response_free(&resp);
-    return ok;
-}
-
-static void *s3_uploader(void *arg)
-{
-    S3Write *w = arg;
-    Error err = {0};
-    Http *http = http_new(&w->s->hs, &err);
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (w->queued == 0 && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->queued == 0 && w->stop)
-            break;
-        S3Job j = w->queue[0];
-        memmove(w->queue, w->queue + 1, (size_t)(w->queued - 1) * sizeof(S3Job));
-        w->queued--;
-        w->in_flight++;
-        bool skip = w->failed;
-        pthread_mutex_unlock(&w->mu);
-
-        char *etag = NULL;
-        bool ok = skip || (http != NULL && s3_upload_part(w, http, &j, &etag, &err));
-        if (http == NULL && !skip)
-            ok = false;
-
-        pthread_mutex_lock(&w->mu);
-        if (!ok && !w->failed) {
-            w->failed = true;
-            w->fail_err = err;
-        }
-        w->etags[j.number - 1] = etag;
-        w->spare[w->nspare++] = j.buf;
-        w->in_flight--;
-        pthread_cond_broadcast(&w->cv);
-    }
-    pthread_mutex_unlock(&w->mu);
-    http_free(http);
-    return NULL;
-}
-
-static bool s3_create_upload(S3Write *w, Error *err)
-{
-    SigV4Param q[1] = {{"uploads", NULL}};
-    S3Call c = {.op = "CreateMultipartUpload",
-                .method = "POST",
-                .key = w->key,
-                .query = q,
-                .query_count = 1};
-    HttpResponse resp;
-    bool ok = s3_call(w->s, w->http, &c, &resp, err);
-    if (ok) {
-        w->upload_id = xml_get(resp.body, resp.body + resp.body_size, "UploadId", NULL);
-        if (w->upload_id == NULL || *w->upload_id == '\0')
-            ok = error_set(err, ERR_NET,
-                           "S3 CreateMultipartUpload s3://%s/%s: no UploadId in "
-                           "the answer",
-                           w->s->bucket, w->key);
-    }
-    http_response_free(&resp);
-    if (!ok)
-        return false;
-    int n = w->s->parallel;
-    w->etags = x_calloc(S3_MAX_PARTS, sizeof(char *));
-    w->queue = x_calloc((size_t)n + 1, sizeof(S3Job));
-    w->nbufs = n + 1;
-    w->spare = x_calloc((size_t)w->nbufs, sizeof(uint8_t *));
-    w->threads = x_calloc((size_t)n, sizeof(pthread_t));
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&w->threads[i], NULL, s3_uploader, w) != 0)
-            break;
-        w->nthreads++;
-    }
-    if (w->nthreads == 0)
-        return error_set(err, ERR_FAIL, "cannot start upload threads");
-    return true;
-}
-
-/* Hand the full current buffer to the uploaders and take a spare one to go on filling. */
-static bool s3_submit(S3Write *w, bool last, Error *err)
-{
-    if (w->upload_id == NULL && !s3_create_upload(w, err))
-        return false;
-    if (w->parts >= S3_MAX_PARTS)
-        return error_set(err, ERR_USAGE,
-                         "S3 s3://%s/%s: more than %d parts; raise "
-                         "HFSYNC_S3_PART_SIZE",
-                         w->s->bucket, w->key, S3_MAX_PARTS);
-    pthread_mutex_lock(&w->mu);
-    w->queue[w->queued++] = (S3Job){w->cur, w->cur_len, ++w->parts};
-    pthread_cond_broadcast(&w->cv);
-    w->cur = NULL;
-    w->cur_cap = w->cur_len = 0;
-    /* At most `parallel` parts queued or uploading while the next one fills. */
-    while (!last && w->nspare == 0 && w->queued + w->in_flight >= w->nbufs - 1 && !w->failed)
-        pthread_cond_wait(&w->cv, &w->mu);
-    if (!last && w->nspare > 0)
-        w->cur = w->spare[--w->nspare];
-    bool failed = w->failed;
-    if (failed)
-        *err = w->fail_err;
-    pthread_mutex_unlock(&w->mu);
-    if (failed || last)
-        return !failed;
-    if (w->cur == NULL)
-        w->cur = x_malloc(w->s->part_size);
-    w->cur_cap = w->s->part_size;
-    w->cur_len = 0;
-    return true;
-}
-
-static bool s3_write_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
-{
-    S3Write *w = (S3Write *)sink;
-    uint64_t part = w->s->part_size;
-    while (size > 0) {
-        if (w->cur_len == part && !s3_submit(w, false, err))
-            return false;
-        if (w->cur_len == w->cur_cap) {
-            size_t want = w->cur_cap * 4 < part ? w->cur_cap * 4 : part;
-            w->cur = x_realloc(w->cur, want);
-            w->cur_cap = want;
-        }
-        size_t n = w->cur_cap - w->cur_len;
-        if (n > size)
-            n = size;
-        memcpy(w->cur + w->cur_len, data, n);
-        w->cur_len += n;
-        data += n;
-        size -= n;
-    }
-    return true;
-}
-
-static void s3_stop_uploaders(S3Write *w)
-{
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    for (int i = 0; i < w->nthreads; i++)
-        pthread_join(w->threads[i], NULL);
-    w->nthreads = 0;
-}
-
-static void s3_abort(S3Write *w)
-{
-    if (w->upload_id == NULL)
-        return;
-    SigV4Param q[1] = {{"uploadId", w->upload_id}};
-    S3Call c = {.op = "AbortMultipartUpload",
-                .method = "DELETE",
-                .key = w->key,
-                .query = q,
-                .query_count = 1};
-    HttpResponse resp;
-    Error err = {0};
-    if (!s3_call(w->s, w->http, &c, &resp, &err) && err.code != ERR_NOT_FOUND)
-        log_warn("%s (the parts stay billed until a lifecycle rule removes them)", err.msg);
-    http_response_free(&resp);
-    free(w->upload_id);
-    w->upload_id = NULL;
-}
-
-static bool s3_complete(S3Write *w, Error *err)
-{
-    char *body = NULL;
-    size_t len = 0, cap = 0;
-    str_append(&body, &len, &cap,
-               "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-    for (int i = 0; i < w->parts; i++) {
-        char part[64];
-        snprintf(part, sizeof(part), "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
-        str_append(&body, &len, &cap, part);
-        xml_escape(&body, &len, &cap, w->etags[i]);
-        str_append(&body, &len, &cap, "</ETag></Part>");
-    }
-    str_append(&body, &len, &cap, "</CompleteMultipartUpload>");
-    SigV4Param q[1] = {{"uploadId", w->upload_id}};
-    SigV4Header h[1] = {{"Content-Type", "application/xml"}};
-    S3Call c = {.op = "CompleteMultipartUpload",
-                .method = "POST",
-                .key = w->key,
-                .query = q,
-                .query_count = 1,
-                .headers = h,
-                .header_count = 1,
-                .body = body,
-                .body_size = len,
-                .check_error_body = true};
-    HttpResponse resp;
-    bool ok = s3_call(w->s, w->http, &c, &resp, err);
-    http_response_free(&resp);
-    free(body);
-    return ok;
-}
-
-static bool s3_put(S3Write *w, Error *err)
-{
-    char md5[32];
-    s3_md5_b64(w->cur, w->cur_len, md5);
-    SigV4Header h[1] = {{"Content-MD5", md5}};
-    S3Call c = {.op = "PutObject",
-                .method = "PUT",
-                .key = w->key,
-                .headers = h,
-                .header_count = 1,
-                .body = w->cur != NULL ? w->cur : (const uint8_t *)"",
-                .body_size = w->cur_len};
-    HttpResponse resp;
-    bool ok = s3_call(w->s, w->http, &c, &resp, err);
-    http_response_free(&resp);
-    return ok;
-}
-
-static bool s3_write_finish(Sink *sink, Error *err)
-{
-    S3Write *w = (S3Write *)sink;
-    if (w->upload_id == NULL) {
-        if (!s3_put(w, err))
-            return false;
-        w->done = true;
-        return true;
-    }
-    if (w->cur_len > 0 && !s3_submit(w, true, err))
-        return false;
-    pthread_mutex_lock(&w->mu);
-    while ((w->queued > 0 || w->in_flight > 0) && !w->failed)
-        pthread_cond_wait(&w->cv, &w->mu);
-    bool failed = w->failed;
-    if (failed)
-        *err = w->fail_err;
-    pthread_mutex_unlock(&w->mu);
-    if (failed)
-        return false;
-    s3_stop_uploaders(w);
-    if (!s3_complete(w, err))
-        return false;
-    w->done = true;
-    return true;
-}
-
-static void s3_write_free(Sink *sink)
-{
-    S3Write *w = (S3Write *)sink;
-    s3_stop_uploaders(w);
-    if (!w->done)
-        s3_abort(w);
-    for (int i = 0; i < w->nspare; i++)
-        free(w->spare[i]);
-    for (int i = 0; i < w->queued; i++)
-        free(w->queue[i].buf);
-    if (w->etags != NULL)
-        for (int i = 0; i < w->parts; i++)
-            free(w->etags[i]);
-    free(w->etags);
-    free(w->spare);
-    free(w->queue);
-    free(w->threads);
-    free(w->cur);
-    free(w->upload_id);
-    http_free(w->http);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    free(w->key);
-    free(w);
-}
-
-static const SinkOps s3_write_ops = {s3_write_write, s3_write_finish, s3_write_free};
-
-static Sink *s3_write_open(Storage *st, const char *path, Error *err)
-{
-    S3 *s = (S3 *)st;
-    S3Write *w = x_calloc(1, sizeof(*w));
-    w->base.ops = &s3_write_ops;
-    w->s = s;
-    w->key = s3_key(s, path);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->http = http_new(&s->hs, err);
-    if (w->http == NULL) {
-        s3_write_free(&w->base);
-        return NULL;
-    }
-    w->cur_cap = S3_FIRST_BUF < s->part_size ? S3_FIRST_BUF : s->part_size;
-    w->cur = x_malloc(w->cur_cap);
-    return &w->base;
 }
 
 /* --- open ---------------------------------------------------------------------------------- */
