@@ -74,13 +74,16 @@ static void lease_copy_str(char *dst, size_t cap, const cJSON *o, const char *ke
             *p = '?';
 }
 
-bool lease_read(Storage *st, Lease *out, bool *found, Error *err)
+/* lease_read() that also gives the tag of the version read (storage_get_tagged), so the next
+ * write can be made only over that version. */
+static bool lease_read_tagged(Storage *st, Lease *out, bool *found, char **tag, Error *err)
 {
     memset(out, 0, sizeof(*out));
     *found = false;
     char *text = NULL;
+    char *t = NULL;
     Error e = {0};
-    if (!storage_get(st, LEASE_PATH, LEASE_MAX_SIZE, &text, NULL, &e)) {
+    if (!storage_get_tagged(st, LEASE_PATH, LEASE_MAX_SIZE, &text, NULL, &t, &e)) {
         if (e.code == ERR_NOT_FOUND)
             return true;
         if (e.code == ERR_CORRUPT) { /* too large: unreadable, so expired */
@@ -91,6 +94,10 @@ bool lease_read(Storage *st, Lease *out, bool *found, Error *err)
         return error_prefix(err, "read '%s'", LEASE_PATH);
     }
     *found = true;
+    if (tag != NULL)
+        *tag = t;
+    else
+        free(t);
     cJSON *o = cJSON_Parse(text);
     free(text);
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(o, "expires");
@@ -109,10 +116,18 @@ bool lease_read(Storage *st, Lease *out, bool *found, Error *err)
     return true;
 }
 
-static bool lease_write(Storage *st, const Lease *l, Error *err)
+bool lease_read(Storage *st, Lease *out, bool *found, Error *err)
+{
+    return lease_read_tagged(st, out, found, NULL, err);
+}
+
+/* Write over the version `tag` read (NULL: only if there is no lease): ERR_CONFLICT when another
+ * writer wrote it in between. */
+static bool lease_write(Storage *st, const Lease *l, bool conditional, const char *tag, Error *err)
 {
     char *text = lease_to_json(l);
-    bool ok = storage_put(st, LEASE_PATH, text, strlen(text), err);
+    bool ok = conditional ? storage_put_if(st, LEASE_PATH, text, strlen(text), tag, err)
+                          : storage_put(st, LEASE_PATH, text, strlen(text), err);
     free(text);
     return ok || error_prefix(err, "write '%s'", LEASE_PATH);
 }
@@ -129,18 +144,28 @@ bool lease_take(Storage *st, Lease *mine, const LeaseOpts *opts, bool *won, Leas
 {
     *won = false;
     bool found;
-    if (!lease_read(st, holder, &found, err))
+    char *tag = NULL;
+    if (!lease_read_tagged(st, holder, &found, &tag, err))
         return false;
     bool ours = found && strcmp(holder->owner, mine->owner) == 0;
-    if (found && !ours && lease_live(holder, opts->now))
+    if (found && !ours && lease_live(holder, opts->now)) {
+        free(tag);
         return true;
+    }
     /* A renewal of a lease still found in place needs no confirmation; anything else (ours
      * vanished, or someone else's expired) is a new acquisition that may race another writer. */
     bool fresh = !(opts->held && ours);
     if (fresh || mine->acquired == 0)
         mine->acquired = opts->now;
     mine->expires = opts->now + opts->ttl_sec;
-    if (!lease_write(st, mine, err))
+    /* An unreadable (oversized) lease has no tag: it is replaced unconditionally. */
+    bool wrote = lease_write(st, mine, !(found && tag == NULL), tag, err);
+    free(tag);
+    if (!wrote && err->code == ERR_CONFLICT) { /* another writer took it between read and write */
+        error_clear(err);
+        return lease_read(st, holder, &found, err);
+    }
+    if (!wrote)
         return false;
     if (fresh && opts->settle_ms > 0) {
         lease_sleep_ms(opts->settle_ms);
