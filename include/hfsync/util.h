@@ -27,6 +27,10 @@ bool str_ends_with(const char *s, const char *suffix);
 /* Lowercase hex of `len` bytes into `out` (2*len+1 bytes). */
 void hex_encode(const uint8_t *bytes, size_t len, char *out);
 
+/* Append `n` bytes to a growing buffer kept NUL-terminated (*data may start NULL with *len and
+ * *cap 0); the capacity doubles as needed. */
+void buf_append(char **data, size_t *len, size_t *cap, const void *bytes, size_t n);
+
 /* "a" + "/" + "b", without doubling slashes. */
 char *path_join(const char *a, const char *b);
 

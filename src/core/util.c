@@ -77,6 +77,21 @@ bool str_ends_with(const char *s, const char *suffix)
     return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
 }
 
+void buf_append(char **data, size_t *len, size_t *cap, const void *bytes, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t want = *cap ? *cap : 256;
+        while (want < *len + n + 1)
+            want *= 2;
+        *data = x_realloc(*data, want);
+        *cap = want;
+    }
+    if (n > 0)
+        memcpy(*data + *len, bytes, n);
+    *len += n;
+    (*data)[*len] = '\0';
+}
+
 void hex_encode(const uint8_t *bytes, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -199,16 +199,7 @@ static size_t exchange_header(char *data, size_t size, size_t nitems, void *ud)
 
 static void buffer_append(HttpResponse *r, size_t *cap, const char *data, size_t n)
 {
-    if (r->body_size + n + 1 > *cap) {
-        size_t want = *cap ? *cap : 4096;
-        while (want < r->body_size + n + 1)
-            want *= 2;
-        r->body = x_realloc(r->body, want);
-        *cap = want;
-    }
-    memcpy(r->body + r->body_size, data, n);
-    r->body_size += n;
-    r->body[r->body_size] = '\0';
+    buf_append(&r->body, &r->body_size, cap, data, n);
 }
 
 static size_t exchange_write(char *data, size_t size, size_t nitems, void *ud)

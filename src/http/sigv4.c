@@ -44,16 +44,7 @@ typedef struct Text {
 
 static void text_add_n(Text *t, const char *s, size_t n)
 {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        t->data = x_realloc(t->data, cap);
-        t->cap = cap;
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = '\0';
+    buf_append(&t->data, &t->len, &t->cap, s, n);
 }
 
 static void text_add(Text *t, const char *s)

@@ -141,24 +141,11 @@ void s3_xml_escape(char **buf, size_t *len, size_t *cap, const char *s)
             rep = one;
             break;
         }
-        size_t n = strlen(rep);
-        if (*len + n + 1 > *cap) {
-            *cap = (*cap + n + 1) * 2;
-            *buf = x_realloc(*buf, *cap);
-        }
-        memcpy(*buf + *len, rep, n);
-        *len += n;
-        (*buf)[*len] = '\0';
+        buf_append(buf, len, cap, rep, strlen(rep));
     }
 }
 
 void s3_buf_append(char **buf, size_t *len, size_t *cap, const char *s)
 {
-    size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        *cap = (*cap + n + 1) * 2;
-        *buf = x_realloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
+    buf_append(buf, len, cap, s, strlen(s));
 }

@@ -167,7 +167,7 @@ void hash_reader_result(Reader *reader, char hex[HASH_HEX_SIZE], uint64_t *size)
 
 typedef struct BufferSink {
     Sink base;
-    uint8_t *data;
+    char *data;
     size_t size, cap;
 } BufferSink;
 
@@ -175,16 +175,7 @@ static bool buffer_sink_write(Sink *sink, const uint8_t *data, size_t size, Erro
 {
     (void)err;
     BufferSink *b = (BufferSink *)sink;
-    if (b->size + size + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->size + size + 1)
-            cap *= 2;
-        b->data = x_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->size, data, size);
-    b->size += size;
-    b->data[b->size] = '\0';
+    buf_append(&b->data, &b->size, &b->cap, data, size);
     return true;
 }
 
@@ -215,13 +206,13 @@ const uint8_t *buffer_sink_data(Sink *sink, size_t *size)
 {
     BufferSink *b = (BufferSink *)sink;
     *size = b->size;
-    return b->data ? b->data : (const uint8_t *)"";
+    return b->data ? (const uint8_t *)b->data : (const uint8_t *)"";
 }
 
 uint8_t *buffer_sink_take(Sink *sink, size_t *size)
 {
     BufferSink *b = (BufferSink *)sink;
-    uint8_t *data = b->data ? b->data : (uint8_t *)x_calloc(1, 1);
+    uint8_t *data = b->data ? (uint8_t *)b->data : (uint8_t *)x_calloc(1, 1);
     if (size != NULL)
         *size = b->size;
     b->data = NULL;
