@@ -31,4 +31,87 @@ char *config_local_path(const char *s, bool resolve);
  * then hold partial results: the caller frees it with target_free()). */
 const char *target_hf_repo(const char *spec, const char *type, bool allow_path, Target *t);
 
+/* ---- loading (config.c), shared with the setters in config_more.c ---- */
+
+typedef struct EnvEntry {
+    char *key;
+    char *value;
+    size_t file; /* index into Loader.files */
+} EnvEntry;
+
+typedef struct Loader {
+    ConfigGetenv getenv_fn; /* NULL: getenv() */
+    void *ctx;
+    EnvEntry *entries; /* from the env file(s) */
+    size_t entry_count;
+    char *files[2];
+    size_t file_count;
+} Loader;
+
+/* One looked-up value: the name it was found under and the env file it came from (NULL: the
+ * environment). All NULL when the variable is unset. */
+typedef struct Found {
+    const char *name;
+    const char *value;
+    const char *file;
+} Found;
+
+/* A value by its name, else its alias: the environment first, then the env file(s). */
+Found loader_get(const Loader *ld, const char *name, const char *alias);
+
+/* Sets one setting from its variable's value (NULL: unset, the setter picks the default). */
+typedef bool (*ConfigSetFn)(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+
+/* Integer and duration setters with a range (config.c), used by config_more.c too. */
+bool config_set_int(int *out, const char *name, const char *value, long min, long max, Error *err);
+bool config_set_duration(int64_t *out, const char *name, const char *value, int64_t min,
+                         int64_t max, const char *range, Error *err);
+
+/* S3, HTTP and agent settings (config_more.c), applied from config.c's table. */
+bool config_set_s3_access_key(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_s3_secret_key(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_s3_session_token(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                 Error *err);
+bool config_set_s3_region(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_s3_endpoint(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_s3_path_style(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_s3_part_size(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+bool config_set_s3_parallel(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_ca_bundle(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name, const char *value,
+                               Error *err);
+bool config_set_restore_failure(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                Error *err);
+bool config_set_restore_retries(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                Error *err);
+bool config_set_interval(Config *cfg, const Loader *ld, const char *name, const char *value,
+                         Error *err);
+bool config_set_backup_on_start(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                Error *err);
+bool config_set_signal_group(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+bool config_set_stop_timeout(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+bool config_set_final_timeout(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_lock_timeout(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+bool config_set_lease_ttl(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_lease_wait(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_status_file(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_restore_flag(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+
 #endif
