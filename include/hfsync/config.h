@@ -57,6 +57,24 @@ typedef struct S3Config {
     int parallel;        /* HFSYNC_S3_PARALLEL, parts uploaded at once, default 4 */
 } S3Config;
 
+/* Hub settings (README "Hugging Face Hub"). The token is a secret: never logged. */
+typedef enum HfSquash { HF_SQUASH_AUTO = 0, HF_SQUASH_ALWAYS, HF_SQUASH_NEVER } HfSquash;
+
+typedef struct HfConfig {
+    char *token;       /* HFSYNC_HF_TOKEN, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then $HF_HOME/token
+                          (default ~/.cache/huggingface/token); NULL: anonymous */
+    char *token_from;  /* where the token came from, for messages ("HF_TOKEN") */
+    char *endpoint;    /* HFSYNC_HF_ENDPOINT, HF_ENDPOINT; default https://huggingface.co */
+    bool private_repo; /* HFSYNC_HF_PRIVATE, OPENCLAW_BACKUP_PRIVATE; default true */
+    HfSquash squash;   /* HFSYNC_HF_SQUASH auto|always|never, default auto */
+} HfConfig;
+
+/* HFSYNC_FORMAT: what new backups are written as. */
+typedef enum BackupFormat {
+    FORMAT_NATIVE = 0, /* hfsync's (docs/FORMAT.md) */
+    FORMAT_SEED,       /* the original script's (reference/seed-format.md) */
+} BackupFormat;
+
 /* HFSYNC_RESTORE: whether the agent restores at start (DESIGN.md §7). */
 typedef enum RestorePolicy {
     RESTORE_AUTO = 0, /* unless the local state is known to be the target's latest backup */
@@ -91,6 +109,7 @@ typedef struct Config {
     bool openclaw; /* configuration came from the original script's OPENCLAW_* variables */
 
     S3Config s3;
+    HfConfig hf;
     char *ca_bundle; /* HFSYNC_CA_BUNDLE: CA certificates for TLS; NULL: curl's defaults */
 
     /* The agent: `hfsync entrypoint` and `hfsync daemon`. Durations in seconds. */
@@ -108,6 +127,17 @@ typedef struct Config {
     char *status_file;  /* HFSYNC_STATUS_FILE; NULL: status.json in the target's cache dir */
     char *restore_flag; /* HFSYNC_RESTORE_FLAG; NULL: none (the original script's path when its
                            configuration is in use) */
+
+    /* Encryption and formats. Passwords are secrets: never logged, wiped when freed. */
+    char *password;       /* HFSYNC_PASSWORD, HFSYNC_PASSWORD_FILE, or the script's
+                             OPENCLAW_BACKUP_ENCRYPTION_PASSWORD when
+                             OPENCLAW_BACKUP_ENCRYPTION_ENABLED is true; NULL: none */
+    char **old_passwords; /* HFSYNC_OLD_PASSWORDS_FILE: one per line, tried on restore */
+    size_t old_password_count;
+    BackupFormat format;      /* HFSYNC_FORMAT native|seed, default native */
+    unsigned seed_iterations; /* HFSYNC_SEED_PBKDF2_ITER: openssl enc -iter, default 10000 */
+    char *restore_backup;     /* HFSYNC_RESTORE_BACKUP, OPENCLAW_RESTORE_ARCHIVE: the backup
+                                 restore picks when none is named; NULL: the latest */
 } Config;
 
 /* Look up a variable. Tests pass their own; production uses getenv. */

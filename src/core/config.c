@@ -592,6 +592,15 @@ static const struct {
     {"HFSYNC_S3_PART_SIZE", NULL, "8M", config_set_s3_part_size},
     {"HFSYNC_S3_PARALLEL", NULL, "4", config_set_s3_parallel},
     {"HFSYNC_CA_BUNDLE", NULL, NULL, config_set_ca_bundle},
+    {"HFSYNC_HF_TOKEN", "HF_TOKEN", NULL, config_set_hf_token},
+    {"HFSYNC_HF_ENDPOINT", "HF_ENDPOINT", "https://huggingface.co", config_set_hf_endpoint},
+    {"HFSYNC_HF_PRIVATE", "OPENCLAW_BACKUP_PRIVATE", "true", config_set_hf_private},
+    {"HFSYNC_HF_SQUASH", NULL, "auto", config_set_hf_squash},
+    {"HFSYNC_PASSWORD", "OPENCLAW_BACKUP_ENCRYPTION_PASSWORD", NULL, config_set_password},
+    {"HFSYNC_OLD_PASSWORDS_FILE", NULL, NULL, config_set_old_passwords},
+    {"HFSYNC_FORMAT", NULL, "native", config_set_format},
+    {"HFSYNC_SEED_PBKDF2_ITER", NULL, "10000", config_set_seed_iterations},
+    {"HFSYNC_RESTORE_BACKUP", "OPENCLAW_RESTORE_ARCHIVE", NULL, config_set_restore_backup},
     {"HFSYNC_RESTORE", NULL, "auto", config_set_restore_policy},
     {"HFSYNC_ON_RESTORE_FAILURE", NULL, "exit", config_set_restore_failure},
     {"HFSYNC_RESTORE_RETRIES", NULL, "2", config_set_restore_retries},
@@ -705,5 +714,6 @@ void config_free(Config *cfg)
     free(cfg->ca_bundle);
     free(cfg->status_file);
     free(cfg->restore_flag);
+    config_secret_free(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }

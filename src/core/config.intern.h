@@ -114,4 +114,25 @@ bool config_set_status_file(Config *cfg, const Loader *ld, const char *name, con
 bool config_set_restore_flag(Config *cfg, const Loader *ld, const char *name, const char *value,
                              Error *err);
 
+/* Hub, encryption and format settings (config_secret.c). */
+bool config_set_hf_token(Config *cfg, const Loader *ld, const char *name, const char *value,
+                         Error *err);
+bool config_set_hf_endpoint(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_hf_private(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_hf_squash(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_password(Config *cfg, const Loader *ld, const char *name, const char *value,
+                         Error *err);
+bool config_set_old_passwords(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_format(Config *cfg, const Loader *ld, const char *name, const char *value,
+                       Error *err);
+bool config_set_seed_iterations(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                Error *err);
+bool config_set_restore_backup(Config *cfg, const Loader *ld, const char *name, const char *value,
+                               Error *err);
+void config_secret_free(Config *cfg);
+
 #endif
