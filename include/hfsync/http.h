@@ -54,6 +54,10 @@ typedef struct HttpRequest {
     const HttpHeaders *headers;
     const void *body; /* NULL: no body */
     size_t body_size;
+    /* Or the body is `body_size` bytes of file `body_fd` from `body_offset` (read with pread, so
+     * it is replayable and never held in memory); used when body is NULL and body_fd > 0. */
+    int body_fd;
+    uint64_t body_offset;
     Sink *sink;      /* 2xx response bodies stream here (not finished); NULL: buffered */
     size_t max_body; /* buffered body limit (default 1 MiB); error bodies keep 64 KiB */
     bool follow_redirects;

@@ -33,8 +33,7 @@ typedef struct StorageInfo {
 
 typedef void (*StorageListFn)(const char *path, uint64_t size, void *ctx);
 
-/* Open `target` with the settings of `cfg` (credentials, endpoints, part sizes). TARGET_HF fails
- * with a clear "not available yet" until its backend lands. */
+/* Open `target` with the settings of `cfg` (credentials, endpoints, part sizes). */
 Storage *storage_open(const Config *cfg, const Target *target, Error *err);
 void storage_free(Storage *st);
 /* Human-readable location of `path`, for messages ("file:///r/backups/x.meta.json"). Owned. */
@@ -60,6 +59,24 @@ bool storage_put_if(Storage *st, const char *path, const void *data, size_t size
 bool storage_info(Storage *st, const char *path, StorageInfo *info, Error *err);
 bool storage_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx, Error *err);
 bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *err);
+
+/*
+ * Publishing. On file://, s3:// and mem:// every write is visible when its sink finishes and these
+ * calls do nothing. The Hub publishes by commits: between storage_begin() and storage_commit(),
+ * writes, conditional writes and deletes are staged (large objects are uploaded, but not yet
+ * part of the repo) and storage_commit() publishes them all in one commit, made over the commit
+ * the conditional write's tag was read at, so another writer's backup is never overwritten
+ * (ERR_CONFLICT). Outside begin/commit each write or delete is a commit of its own.
+ * storage_abort() drops what is staged. Objects written inside a transaction are not visible to
+ * reads until it is committed.
+ */
+bool storage_begin(Storage *st, Error *err);
+bool storage_commit(Storage *st, const char *summary, Error *err);
+void storage_abort(Storage *st);
+
+/* Give back the space of data deleted earlier where the service keeps it (the Hub keeps deleted
+ * files in the history: super-squash). `reason` is logged. True with nothing done elsewhere. */
+bool storage_reclaim(Storage *st, const char *reason, Error *err);
 
 /* In-memory backend for unit tests: objects live as long as the process, per `name`. */
 Storage *storage_mem_open(const char *name);

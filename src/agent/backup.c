@@ -471,6 +471,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
              (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
              (unsigned long long)b.cur->count);
 
+    /* Where writes are published by commits (the Hub), everything below is one commit. */
+    if (!storage_begin(b.st, err))
+        goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
     b.async = async_sink_new(b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
@@ -570,6 +573,12 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         ok = pointer_write_if(b.st, meta_path,
                               cfg->target.repo_id ? cfg->target.repo_id : cfg->target.url, true,
                               latest_tag, err);
+        if (ok) {
+            char summary[128];
+            snprintf(summary, sizeof(summary), "hfsync backup %s (%s)", name,
+                     full ? "full" : "incremental");
+            ok = storage_commit(b.st, summary, err);
+        }
         if (!ok && err->code == ERR_CONFLICT)
             error_hint(err, "another writer made a backup on this target while this one ran; "
                             "this backup's objects are removed, run it again");
@@ -614,8 +623,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
              (unsigned long long)b.stored_files, stored_h, b.vcount, b.vcount == 1 ? "" : "s", up_h,
              (double)res->duration_ms / 1000.0, b.warnings ? " (with warnings, see above)" : "");
 out:
-    if (!ok && !committed)
+    if (!ok && !committed) {
+        storage_abort(b.st);
         backup_cleanup(&b);
+    }
     for (size_t i = 0; i < b.written_count; i++)
         free(b.written[i]);
     free(b.written);

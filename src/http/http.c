@@ -4,6 +4,7 @@
 #include "hfsync/http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "hfsync/log.h"
@@ -148,6 +150,8 @@ typedef struct Exchange {
     HttpResponse *resp;
     const uint8_t *body;
     size_t body_size, body_pos;
+    int body_fd; /* > 0: the body is read from this file at body_offset + body_pos */
+    uint64_t body_offset;
     size_t max_body;
     size_t cap;
     bool status_known, ok_status, too_big;
@@ -162,6 +166,16 @@ static size_t exchange_read(char *buf, size_t size, size_t nitems, void *ud)
     size_t left = x->body_size - x->body_pos;
     if (n > left)
         n = left;
+    if (x->body_fd > 0) {
+        ssize_t got;
+        do
+            got = pread(x->body_fd, buf, n, (off_t)(x->body_offset + x->body_pos));
+        while (got < 0 && errno == EINTR);
+        if (got <= 0)
+            return CURL_READFUNC_ABORT; /* the file shrank or failed: the transfer fails */
+        x->body_pos += (size_t)got;
+        return (size_t)got;
+    }
     memcpy(buf, x->body + x->body_pos, n);
     x->body_pos += n;
     return n;
@@ -286,6 +300,8 @@ bool http_request(Http *h, const HttpRequest *req, HttpResponse *resp, Error *er
                   .resp = resp,
                   .body = req->body,
                   .body_size = req->body_size,
+                  .body_fd = req->body == NULL ? req->body_fd : 0,
+                  .body_offset = req->body_offset,
                   .max_body = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY};
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
@@ -300,7 +316,7 @@ bool http_request(Http *h, const HttpRequest *req, HttpResponse *resp, Error *er
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(m, "GET") == 0) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(m, "PUT") == 0 || req->body != NULL) {
+    } else if (strcmp(m, "PUT") == 0 || req->body != NULL || x.body_fd > 0) {
         /* Upload mode with a known length: curl sends Content-Length, never chunked. */
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_size);
@@ -325,7 +341,7 @@ bool http_request(Http *h, const HttpRequest *req, HttpResponse *resp, Error *er
     list = curl_slist_append(list, "Expect:");
     /* A POST without a body would get curl's form type, which S3 keeps as the object's type
      * (CreateMultipartUpload). */
-    if (req->body == NULL && strcmp(m, "POST") == 0 &&
+    if (req->body == NULL && x.body_fd <= 0 && strcmp(m, "POST") == 0 &&
         http_headers_get(req->headers, "Content-Type") == NULL)
         list = curl_slist_append(list, "Content-Type:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);

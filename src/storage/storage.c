@@ -38,10 +38,7 @@ Storage *storage_open(const Config *cfg, const Target *target, Error *err)
     case TARGET_S3:
         return storage_s3_open(cfg, target, err);
     case TARGET_HF:
-        error_set(err, ERR_USAGE, "target '%s': this backend is not available in this build yet",
-                  target->url);
-        error_hint(err, "use a file:// target for now");
-        return NULL;
+        return storage_hf_open(cfg, target, err);
     default:
         error_set(err, ERR_USAGE, "no target configured");
         error_hint(err, "set HFSYNC_REPO (for example file:///data/backups) or pass --repo");
@@ -217,4 +214,25 @@ bool storage_delete(Storage *st, const char *const *paths, size_t count, Error *
             return false;
     }
     return true;
+}
+
+bool storage_begin(Storage *st, Error *err)
+{
+    return st->driver->begin == NULL || st->driver->begin(st, err);
+}
+
+bool storage_commit(Storage *st, const char *summary, Error *err)
+{
+    return st->driver->commit == NULL || st->driver->commit(st, summary, err);
+}
+
+void storage_abort(Storage *st)
+{
+    if (st != NULL && st->driver->abort != NULL)
+        st->driver->abort(st);
+}
+
+bool storage_reclaim(Storage *st, const char *reason, Error *err)
+{
+    return st->driver->reclaim == NULL || st->driver->reclaim(st, reason, err);
 }

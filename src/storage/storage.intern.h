@@ -24,6 +24,11 @@ typedef struct StorageDriver {
                        char **tag, Error *err);
     bool (*put_if)(Storage *st, const char *path, const void *data, size_t size, const char *tag,
                    bool *unsupported, Error *err);
+    /* Optional: staged publishing (storage_begin/commit/abort) and space reclaim. */
+    bool (*begin)(Storage *st, Error *err);
+    bool (*commit)(Storage *st, const char *summary, Error *err);
+    void (*abort)(Storage *st);
+    bool (*reclaim)(Storage *st, const char *reason, Error *err);
     char *(*describe)(Storage *st, const char *path);
     void (*free)(Storage *st);
 } StorageDriver;
@@ -34,9 +39,11 @@ struct Storage {
 
 Storage *storage_file_open(const char *root, Error *err);
 Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err);
+Storage *storage_hf_open(const Config *cfg, const Target *target, Error *err);
 /* Test hook: replace the retry policy (copied) of an S3 storage; later requests use it. Does
  * nothing to another kind of storage. */
 struct HttpRetry;
 void storage_s3_set_retry(Storage *st, const struct HttpRetry *policy);
+void storage_hf_set_retry(Storage *st, const struct HttpRetry *policy);
 
 #endif
