@@ -7,6 +7,7 @@
 
 #include "hfsync/agent.h"
 #include "hfsync/config.h"
+#include "hfsync/http.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
 #include "hfsync/version.h"
@@ -274,6 +275,11 @@ static void record_status(const Config *cfg, const char *what, bool ok, const Er
     cJSON_AddNumberToObject(o, "duration_ms", (double)duration_ms);
     cJSON_AddNumberToObject(o, "files", (double)files);
     cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+    uint64_t retries = http_retry_count();
+    cJSON_AddNumberToObject(o, "retries", (double)retries);
+    if (retries > 0)
+        log_info("%s: %llu network request%s retried (see the retry lines above)", what,
+                 (unsigned long long)retries, retries == 1 ? " was" : "s were");
     if (!ok)
         cJSON_AddStringToObject(o, "error", err->msg);
     char *text = cJSON_PrintUnformatted(o);

@@ -57,6 +57,14 @@ typedef struct S3Config {
     int parallel;        /* HFSYNC_S3_PARALLEL, parts uploaded at once, default 4 */
 } S3Config;
 
+/* Retries of every network operation (README "Network errors and retries"). */
+typedef struct RetryConfig {
+    int tries;         /* HFSYNC_RETRY_TRIES, attempts in all, default 5 */
+    int64_t base_ms;   /* HFSYNC_RETRY_BASE, first backoff cap, default 1 s */
+    int64_t cap_ms;    /* HFSYNC_RETRY_CAP, largest backoff, default 30 s */
+    int64_t budget_ms; /* HFSYNC_RETRY_BUDGET, total time for one operation, default 300 s */
+} RetryConfig;
+
 /* Hub settings (README "Hugging Face Hub"). The token is a secret: never logged. */
 typedef enum HfSquash { HF_SQUASH_AUTO = 0, HF_SQUASH_ALWAYS, HF_SQUASH_NEVER } HfSquash;
 
@@ -110,6 +118,7 @@ typedef struct Config {
 
     S3Config s3;
     HfConfig hf;
+    RetryConfig retry;
     char *ca_bundle; /* HFSYNC_CA_BUNDLE: CA certificates for TLS; NULL: curl's defaults */
 
     /* The agent: `hfsync entrypoint` and `hfsync daemon`. Durations in seconds. */

@@ -87,6 +87,14 @@ bool config_set_s3_parallel(Config *cfg, const Loader *ld, const char *name, con
                             Error *err);
 bool config_set_ca_bundle(Config *cfg, const Loader *ld, const char *name, const char *value,
                           Error *err);
+bool config_set_retry_tries(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_retry_base(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_retry_cap(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_retry_budget(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
 bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name, const char *value,
                                Error *err);
 bool config_set_restore_failure(Config *cfg, const Loader *ld, const char *name, const char *value,

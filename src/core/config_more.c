@@ -157,6 +157,46 @@ bool config_set_ca_bundle(Config *cfg, const Loader *ld, const char *name, const
     return config_set_string(&cfg->ca_bundle, name, value, err);
 }
 
+/* ---- retries ---- */
+
+bool config_set_retry_tries(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err)
+{
+    (void)ld;
+    return config_set_int(&cfg->retry.tries, name, value, 1, 100, err);
+}
+
+static bool config_set_ms(int64_t *out, const char *name, const char *value, int64_t min,
+                          int64_t max, const char *range, Error *err)
+{
+    int64_t sec;
+    if (!config_set_duration(&sec, name, value, min, max, range, err))
+        return false;
+    *out = sec * 1000;
+    return true;
+}
+
+bool config_set_retry_base(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err)
+{
+    (void)ld;
+    return config_set_ms(&cfg->retry.base_ms, name, value, 0, 3600, "0s to 1h", err);
+}
+
+bool config_set_retry_cap(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err)
+{
+    (void)ld;
+    return config_set_ms(&cfg->retry.cap_ms, name, value, 0, 3600, "0s to 1h", err);
+}
+
+bool config_set_retry_budget(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err)
+{
+    (void)ld;
+    return config_set_ms(&cfg->retry.budget_ms, name, value, 1, 86400, "1s to 1d", err);
+}
+
 /* ---- the agent ---- */
 
 bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name, const char *value,

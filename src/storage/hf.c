@@ -590,6 +590,9 @@ Storage *storage_hf_open(const Config *cfg, const Target *target, Error *err)
     h->ca_bundle = cfg != NULL && cfg->ca_bundle != NULL ? x_strdup(cfg->ca_bundle) : NULL;
     h->hs.ca_bundle = h->ca_bundle;
     h->retry = (HttpRetry)HTTP_RETRY_DEFAULT;
+    if (cfg != NULL && cfg->retry.tries > 0)
+        h->retry = (HttpRetry){cfg->retry.tries, cfg->retry.base_ms, cfg->retry.cap_ms,
+                               cfg->retry.budget_ms};
     h->http = http_new(&h->hs, err);
     if (h->http == NULL) {
         hf_free(&h->base);

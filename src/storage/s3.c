@@ -589,6 +589,9 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     s->ca_bundle = cfg != NULL && cfg->ca_bundle != NULL ? x_strdup(cfg->ca_bundle) : NULL;
     s->hs.ca_bundle = s->ca_bundle;
     s->retry = (HttpRetry)HTTP_RETRY_DEFAULT;
+    if (cfg != NULL && cfg->retry.tries > 0)
+        s->retry = (HttpRetry){cfg->retry.tries, cfg->retry.base_ms, cfg->retry.cap_ms,
+                               cfg->retry.budget_ms};
     s->parallel = c->parallel > 0 ? c->parallel : 4;
     s->part_size = c->part_size > 0 ? c->part_size : (8u << 20);
     /* The largest volume must fit in 10,000 parts. */

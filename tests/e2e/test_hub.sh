@@ -210,6 +210,41 @@ report "downloads cut short resume and the restore is exact"
 faults_clear
 rm -rf "$T/restore-cut"
 
+# --- throttling and server errors within the budget: retried, logged, counted
+$TREE mutate "$LIVE/state" --seed 41 --step 6
+fault '[{"route": "lfs_batch", "status": 429, "retry_after": 1, "count": 2},
+        {"route": "commit", "status": 503, "count": 1},
+        {"route": "lfs_upload", "drop": "before", "count": 1}]'
+before=$(commits datasets/user/agent-state)
+backup_expect I "${HUB[@]}" HFSYNC_RETRY_BASE=0
+[ "$(commits datasets/user/agent-state)" = $((before + 1)) ] || problem "the retried backup did not make exactly one commit"
+n=$(printf '%s' "$ERR" | grep -c 'retry: ')
+[ "$n" -ge 3 ] || problem "expected at least 3 retry lines in the log, got $n"
+expect_err_contains "retried" "the run summary counts the retries"
+$TREE snap "$LIVE" "$T/snap6.json"
+faults_clear
+fault '{"route": "resolve", "status": 500, "count": 2}'
+rm -rf "$CACHE_DIR" && mkdir -p "$CACHE_DIR"
+hf "${HUB[@]}" HFSYNC_RETRY_BASE=0 -- restore --to "$T/restore-retry"
+expect_rc 0 "restore with 500 answers" && expect_tree "$T/snap6.json" "$T/restore-retry" "restore after retries"
+report "429 with Retry-After, 503 on the commit, a dropped upload and 500 on downloads are retried within the budget"
+faults_clear
+rm -rf "$T/restore-retry"
+
+# --- a wait beyond the budget: the backup fails cleanly, saying when to expect success
+$TREE mutate "$LIVE/state" --seed 41 --step 7
+ptr_before=$(fetch datasets/user/agent-state team/latest-backup.json)
+before=$(commits datasets/user/agent-state)
+fault '{"route": "commit", "status": 429, "retry_after": 60, "count": 5, "error_message": "You have exceeded our hourly quotas for action: commit. We invite you to retry later."}'
+hf "${HUB[@]}" HFSYNC_RETRY_BUDGET=5 -- backup
+expect_nonzero "backup when the Hub asks to wait beyond the budget" &&
+    expect_err_contains "60 s" "the error says how long the Hub asks to wait" &&
+    expect_err_contains "hourly quotas" "the Hub's message is shown"
+[ "$(fetch datasets/user/agent-state team/latest-backup.json)" = "$ptr_before" ] || problem "the pointer moved"
+[ "$(commits datasets/user/agent-state)" = "$before" ] || problem "a commit was made"
+report "a wait beyond HFSYNC_RETRY_BUDGET fails the backup cleanly: pointer unchanged, the wait named"
+faults_clear
+
 # --- errors: one clear message each, never the token
 check_no_token() {
     if printf '%s\n%s' "$OUT" "$ERR" | grep -qF -- "$1"; then problem "the token appears in the output"; fi
