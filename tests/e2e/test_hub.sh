@@ -140,6 +140,26 @@ else
     skip "@huggingface/hub reads hfsync's files" "node or tests/hub/node_modules is missing (run make deps)"
 fi
 
+# --- a file:// backup uploaded by @huggingface/hub restores with hfsync
+if command -v node >/dev/null 2>&1 && [ -d "$HUB_DIR/node_modules/@huggingface/hub" ]; then
+    SOURCES_SAVED=$SOURCES
+    SOURCES="config:$LIVE/config"
+    hf "HFSYNC_REPO=file://$T/localrepo" HFSYNC_VOLUME_SIZE=1M -- backup
+    SOURCES=$SOURCES_SAVED
+    expect_rc 0 "local file:// backup"
+    $TREE snap "$LIVE/config" "$T/snap-local.json"
+    if node "$HUB_DIR/upload_dir.mjs" "$EMU_URL" hf_test datasets/user/copied "$T/localrepo" sub >"$T/up.out" 2>&1; then
+        rm -rf "$CACHE_DIR" && mkdir -p "$CACHE_DIR"
+        hf "${HUB[@]}" HFSYNC_REPO=hf://datasets/user/copied/sub -- restore --to "$T/restore-copied"
+        expect_rc 0 "restore of a backup uploaded by @huggingface/hub" &&
+            expect_tree "$T/snap-local.json" "$T/restore-copied/config" "restore of the JS-uploaded backup"
+    else
+        problem "upload_dir.mjs failed: $(tail -n 5 "$T/up.out")"
+    fi
+    report "a backup whose files @huggingface/hub uploaded restores with hfsync"
+    rm -rf "$T/restore-copied"
+fi
+
 # --- an unrelated commit between plan and publish: committed over, pointer still ours
 $TREE mutate "$LIVE/state" --seed 41 --step 3
 fault '{"route": "commit", "delay": 3, "count": 1}'
