@@ -4,6 +4,10 @@
 Called by bench/run.sh, which generates the trees first; see bench/README.md.
 
   bench.py --tree DIR --small-tree DIR --work DIR [--hfsync PATH] [--runs N]
+           [--skip-big] [--skip-nochange] [--skip-crypt]
+
+The encryption comparison alone, on a small tree:
+  bench.py --tree DIR --work DIR --hfsync ./hfsync --skip-big --skip-nochange
 
 Every command runs as a child; wall time comes from a monotonic clock around it, CPU time and
 peak RSS from wait4()'s rusage (for a shell pipeline: the largest process in it). Each pair
@@ -26,6 +30,11 @@ MIB = 1 << 20
 TARGET_RATIO = 1.3
 TARGET_RSS_MB = 100.0
 TARGET_NOCHANGE_S = 1.0
+# Encrypted backup and restore against the same commands without a password (the issue).
+TARGET_CRYPT_RATIO = 1.10
+# Variables that would make the "plain" side of that comparison encrypted.
+PASSWORD_VARS = ("HFSYNC_PASSWORD", "HFSYNC_PASSWORD_FILE", "OPENCLAW_BACKUP_ENCRYPTION_PASSWORD",
+                 "OPENCLAW_BACKUP_ENCRYPTION_ENABLED")
 
 
 def say(msg=""):
@@ -194,6 +203,7 @@ class Bench:
         self.hfsync = os.path.abspath(args.hfsync) if args.hfsync else None
         self.errors = []
         self.rows = []      # (metric, hfsync, baseline, ratio, target, verdict)
+        self.crypt_rows = []  # (metric, encrypted, plain, ratio, target, verdict)
         self.info = []
         self.data = {}
 
@@ -387,16 +397,106 @@ class Bench:
         self.rows.append(("no-change incremental peak RSS (MB)", "%.1f" % peak, "", "", "< %.0f" % TARGET_RSS_MB,
                           "PASS" if peak < TARGET_RSS_MB else "FAIL"))
 
+    # --- (d) encryption: hfsync with a password against hfsync without, same tree, same run ----
+    def crypt(self):
+        if not self.hfsync:
+            say("== encryption: skipped: no hfsync binary")
+            return
+        tree = os.path.abspath(self.a.tree)
+        files, _, _, size = tree_stats(tree)
+        label = "%.0f MiB" % (size / MIB)
+        say("== encryption: hfsync with HFSYNC_PASSWORD against hfsync without, %s (%d files)" % (tree, files))
+        rdir = os.path.join(os.path.abspath(self.a.restore_dir), "hfsync-bench-crypt")
+        rmtree(rdir)
+        os.makedirs(rdir)
+        delete_each = fstype(rdir) == "tmpfs"
+        sides = ("plain", "enc")
+        repos = {w: os.path.join(self.work, "repo-crypt-" + w) for w in sides}
+        envs = {}
+        for w in sides:
+            env = self.env(repos[w], tree, "crypt-" + w)
+            for k in PASSWORD_VARS:
+                env.pop(k, None)
+            if w == "enc":
+                env["HFSYNC_PASSWORD"] = "bench: a passphrase of reasonable length"
+            # The writer lease's settle pause (a tenth of the TTL, 2 s by default) is the same on
+            # both sides and unrelated to encryption; the shortest TTL keeps it from diluting the
+            # ratio.
+            env.setdefault("HFSYNC_LEASE_TTL", "2")
+            envs[w] = env
+        warm(tree)
+        backups = {w: [] for w in sides}
+        restores = {w: [] for w in sides}
+        # Alternating order (ABBA) from the same warm page cache, as for the other comparisons.
+        for i in range(self.a.runs):
+            for w in (sides if i % 2 == 0 else sides[::-1]):
+                self.reset_state("crypt-" + w, repos[w])
+                sync()
+                r = self.hf(["backup"], envs[w], "crypt-backup-" + w)
+                if not self.check("hfsync backup (%s)" % w, r, "crypt-backup-" + w):
+                    return
+                backups[w].append(r)
+                say("  backup  %-5s run %d: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (w, i + 1, r.wall, r.cpu, r.rss_mb))
+        stored = {w: du_bytes(repos[w]) for w in sides}
+        verified = False
+        for i in range(self.a.runs):
+            for w in (sides if i % 2 == 0 else sides[::-1]):
+                dest = os.path.join(rdir, "%s-%d" % (w, i + 1))
+                self.reset_state("crypt-" + w)  # empty cache, as after a container restart
+                sync()
+                r = self.hf(["restore", "--to", dest], envs[w], "crypt-restore-" + w)
+                if not self.check("hfsync restore (%s)" % w, r, "crypt-restore-" + w):
+                    return
+                restores[w].append(r)
+                say("  restore %-5s run %d: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (w, i + 1, r.wall, r.cpu, r.rss_mb))
+                if w == "enc" and not verified:
+                    verified = True
+                    problems = compare_trees(tree, os.path.join(dest, "home"))
+                    if problems:
+                        self.errors.append("encrypted restore differs from the source tree: " + "; ".join(problems[:5]))
+                if delete_each:
+                    rmtree(dest)
+        if os.environ.get("BENCH_KEEP") != "1":
+            rmtree(rdir)
+        self.data["crypt"] = {"stored_bytes": stored}
+        for what, res in (("backup", backups), ("restore", restores)):
+            enc = min(res["enc"], key=lambda r: r.wall)
+            plain = min(res["plain"], key=lambda r: r.wall)
+            ratio = enc.wall / plain.wall
+            self.data["crypt"][what] = {"enc_s": enc.wall, "plain_s": plain.wall, "ratio": ratio,
+                                        "enc_cpu_s": enc.cpu, "plain_cpu_s": plain.cpu,
+                                        "enc_rss_mb": max(r.rss_mb for r in res["enc"]),
+                                        "runs": {w: [r.wall for r in res[w]] for w in sides}}
+            self.crypt_rows.append(("%s %s (s)" % (what, label), "%.2f" % enc.wall, "%.2f" % plain.wall,
+                                    "%.2fx" % ratio, "<= %.2fx" % TARGET_CRYPT_RATIO,
+                                    "PASS" if ratio <= TARGET_CRYPT_RATIO else "FAIL"))
+            self.info.append("encrypted %s CPU time (user+sys): %.1fs, plain %.1fs; peak RSS %.1f MB" % (
+                what, enc.cpu, plain.cpu, max(r.rss_mb for r in res["enc"])))
+        self.info.append("stored bytes: encrypted %.1f MiB, plain %.1f MiB" % (stored["enc"] / MIB, stored["plain"] / MIB))
+
     # --- report -------------------------------------------------------------------------------
-    def report(self):
-        head = ("metric", "hfsync", "tar|zstd", "ratio", "target", "result")
-        rows = [head] + self.rows
+    @staticmethod
+    def table(head, rows):
+        rows = [head] + rows
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = ["", "== summary (best of %d; wall seconds; RSS = peak resident set of the process)" % self.a.runs]
+        lines = []
         for j, r in enumerate(rows):
             lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
             if j == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        return lines
+
+    def report(self):
+        lines = ["", "== summary (best of %d; wall seconds; RSS = peak resident set of the process)" % self.a.runs]
+        if self.rows:
+            lines += self.table(("metric", "hfsync", "tar|zstd", "ratio", "target", "result"), self.rows)
+        if self.crypt_rows:
+            lines += ["", "encryption: hfsync with HFSYNC_PASSWORD against hfsync without, same run"]
+            lines += self.table(("metric", "encrypted", "plain", "ratio", "target", "result"), self.crypt_rows)
+            failed = [r[0] for r in self.crypt_rows if r[5] != "PASS"]
+            lines.append("encryption overhead: %s (%s; target <= %.2fx)" % (
+                "FAIL" if failed else "PASS", ", ".join("%s %s" % (r[0].split()[0], r[3]) for r in self.crypt_rows),
+                TARGET_CRYPT_RATIO))
         for s in self.info:
             lines.append("  * " + s)
         if self.errors:
@@ -409,7 +509,7 @@ class Bench:
         base = os.path.join(self.work, "results%s" % ("-" + tag if tag else ""))
         with open(base + ".txt", "w") as f:
             f.write(text.lstrip("\n") + "\n")
-        self.data.update({"rows": self.rows, "errors": self.errors, "runs": self.a.runs,
+        self.data.update({"rows": self.rows, "crypt_rows": self.crypt_rows, "errors": self.errors, "runs": self.a.runs,
                           "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                           "nproc": os.cpu_count()})
         with open(base + ".json", "w") as f:
@@ -421,14 +521,17 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", required=True)
-    ap.add_argument("--small-tree", required=True)
+    ap.add_argument("--small-tree", help="tree of the no-change incremental (needed unless --skip-nochange)")
     ap.add_argument("--work", required=True)
     ap.add_argument("--hfsync", help="path of the hfsync binary (omit: baseline only)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--restore-dir", help="where restores are written (default: --work)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-nochange", action="store_true")
+    ap.add_argument("--skip-crypt", action="store_true", help="skip the encrypted-vs-plain comparison")
     a = ap.parse_args()
+    if not a.skip_nochange and not a.small_tree:
+        ap.error("--small-tree is needed unless --skip-nochange")
     if not a.restore_dir:
         a.restore_dir = a.work
     if not TIME_BIN:
@@ -438,10 +541,12 @@ def main():
         b.big()
     if not a.skip_nochange:
         b.nochange()
+    if not a.skip_crypt:
+        b.crypt()
     b.report()
     if b.errors:
         return 1
-    if os.environ.get("BENCH_STRICT") == "1" and any(r[5] == "FAIL" for r in b.rows):
+    if os.environ.get("BENCH_STRICT") == "1" and any(r[5] == "FAIL" for r in b.rows + b.crypt_rows):
         return 3
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hfsync benchmarks: backup and restore of an agent-home-like tree against the
-# `tar | zstd -T0 -3` pipeline, and a no-change incremental over 100,000 small files.
+# `tar | zstd -T0 -3` pipeline, a no-change incremental over 100,000 small files, and encrypted
+# backup and restore against the same without a password.
 # See bench/README.md. `make bench` runs this after building ./hfsync.
 #
 # Environment:
@@ -13,6 +14,7 @@
 #                       for 2 x BENCH_RUNS copies of the tree, else BENCH_DIR); see README.md
 #   BENCH_BASELINE_FSYNC  1 (default): the baseline fsyncs its output file like hfsync does; 0: not
 #   BENCH_STRICT        1: exit 3 when a target is missed (default: report only)
+#   BENCH_CRYPT         0: skip the encrypted-vs-plain comparison (default 1)
 #   BENCH_KEEP          1: keep the backup repositories and baseline archive afterwards
 #   HFSYNC              the binary to measure (default ./hfsync; missing: baseline only)
 # Any other HFSYNC_* variable (HFSYNC_THREADS, HFSYNC_COMPRESSION_LEVEL, ...) is passed through.
@@ -66,8 +68,8 @@ for old in "$work"/tree-*M "$work"/small-*; do
     fi
 done
 # Leftovers of an interrupted run.
-rm -rf "$work"/repo-big "$work"/repo-small "$work"/hfsync-bench-restores "$work"/cache-* \
-    "$work"/hwork-* "$work"/baseline.tar.zst "$work"/logs
+rm -rf "$work"/repo-big "$work"/repo-small "$work"/repo-crypt-* "$work"/hfsync-bench-restores \
+    "$work"/hfsync-bench-crypt "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst "$work"/logs
 
 free_mb() { df -Pm "$1" | awk 'NR==2 {print $4}'; }
 
@@ -85,9 +87,11 @@ else
     echo "bench: restoring into $work (no tmpfs with room); on ext4 the restore times may be noisy, see bench/README.md" >&2
 fi
 
-# Disk: the tree (exists or is made), its tar.zst and hfsync's copy (each up to ~0.7x), the
-# small-files tree (~0.5 GB on disk), and the restores when they go to the work dir.
+# Disk: the tree (exists or is made), its tar.zst and hfsync's copies (each up to ~0.7x: the big
+# comparison's, and a plain and an encrypted one for the encryption comparison), the small-files
+# tree (~0.5 GB on disk), and the restores when they go to the work dir.
 need_mb=$((size_mb * 2 + 800))
+if [ "${BENCH_CRYPT:-1}" = 1 ]; then need_mb=$((need_mb + size_mb * 3 / 2)); fi
 if [ ! -f "$work/tree-${size_mb}M.stamp" ]; then need_mb=$((need_mb + size_mb * 6 / 5)); fi
 if [ "$restore_dir" = "$work" ]; then need_mb=$((need_mb + restore_mb)); fi
 if [ "$(free_mb "$work")" -lt "$need_mb" ]; then
@@ -107,9 +111,11 @@ python3 bench/gentree.py --out "$work/tree-${size_mb}M" --size-mb "$size_mb" --s
 python3 bench/gentree.py --out "$work/small-${small_files}" --small-files "$small_files" --seed "$seed"
 
 rc=0
+crypt_args=()
+[ "${BENCH_CRYPT:-1}" = 1 ] || crypt_args=(--skip-crypt)
 BENCH_TAG=${BENCH_TAG:-${size_mb}M} python3 bench/bench.py \
     --tree "$work/tree-${size_mb}M" --small-tree "$work/small-${small_files}" \
-    --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" || rc=$?
+    --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" "${crypt_args[@]}" || rc=$?
 
 # The S3 comparison (moto_server + boto3 from the image's python): BENCH_S3=0 skips it.
 if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ]; then
@@ -122,7 +128,7 @@ if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ]; then
 fi
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    rm -rf "$work"/s3-archive "$work"/s3-cache "$work"/repo-big "$work"/repo-small "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
-        "$restore_dir"/hfsync-bench-restores
+    rm -rf "$work"/s3-archive "$work"/s3-cache "$work"/repo-big "$work"/repo-small "$work"/repo-crypt-* "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
+        "$restore_dir"/hfsync-bench-restores "$restore_dir"/hfsync-bench-crypt
 fi
 exit "$rc"

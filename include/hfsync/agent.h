@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hfsync/config.h"
+#include "hfsync/crypto.h"
 #include "hfsync/error.h"
 #include "hfsync/manifest.h"
 #include "hfsync/meta.h"
@@ -133,14 +134,17 @@ bool verify_run(const Config *cfg, const VerifyOpts *opts, Error *err);
 
 bool status_run(const Config *cfg, bool json, Error *err);
 
-/* Save a manifest's compressed bytes as the cached copy for change detection. */
+/* Save a manifest object's bytes, exactly as stored on the target (so still encrypted when the
+ * backup is), as the cached copy for change detection. */
 void agent_manifest_cache_save(const Config *cfg, const char *name, const void *data, size_t size);
 
 /* --- shared helpers (agent internals, used by several commands) ---------------------------- */
 
 /* Load and verify a native backup's manifest: from the local cache when its sha256 matches,
- * else from the target (and then cached). */
-Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta, Error *err);
+ * else from the target (and then cached). `key` is the backup's key when it is encrypted (the
+ * manifest is decrypted in memory; the cache keeps the encrypted object), NULL otherwise. */
+Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta,
+                              const CryptoKey *key, Error *err);
 /* Directory of this target's local cache (created). Caller frees. */
 char *agent_cache_dir(const Config *cfg, Error *err);
 /* The status file: HFSYNC_STATUS_FILE, else status.json in the target's cache dir. Caller

@@ -1,8 +1,10 @@
 /*
  * BackupMeta: one backup's `.meta.json` (docs/FORMAT.md §3), for both formats: hfsync's native
  * backups (with the "hfsync" object) and the original script's (version 1.x–2.1, no manifest).
- * meta_parse() validates what a hostile target could use against us (names, counts); meta_to_json()
- * writes every field of the original format plus ours.
+ * meta_parse() validates what a hostile target could use against us (names, counts, the key
+ * derivation cost of an encrypted backup); meta_to_json() writes every field of the original
+ * format plus ours. A native backup is encrypted exactly when it has a "cipher" object: a meta
+ * that says `encrypted` without one (or the other way round) is refused as corrupt.
  */
 #ifndef HFSYNC_META_H
 #define HFSYNC_META_H
@@ -11,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hfsync/crypto.h"
 #include "hfsync/error.h"
 #include "hfsync/hash.h"
 
@@ -42,7 +45,7 @@ typedef struct BackupMeta {
     uint64_t file_count;
     uint64_t archive_size;
     int64_t incremental_count;
-    bool encrypted;
+    bool encrypted; /* native: volumes and manifest are encrypted, `cipher` holds the key check */
     char *encryption_algorithm;
     bool is_split;
 
@@ -60,6 +63,7 @@ typedef struct BackupMeta {
     uint64_t bytes_source, bytes_stored, bytes_uploaded;
     uint64_t added, changed, deleted;
     int64_t duration_ms;
+    CryptoParams cipher; /* native and encrypted: the "cipher" object (FORMAT.md §8.2) */
 } BackupMeta;
 
 BackupMeta *meta_parse(const char *json, const char *path, Error *err);

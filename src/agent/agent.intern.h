@@ -8,13 +8,20 @@
 #include <stddef.h>
 
 #include "hfsync/agent.h"
+#include "hfsync/chain.h"
+#include "hfsync/crypto.h"
 #include "hfsync/lease.h"
 
 typedef struct VolumeJob {
     const Config *cfg;
     Storage *st;
-    Manifest *manifest;      /* the manifest being restored or verified */
-    const BackupMeta *meta;  /* the backup that owns the volume */
+    Manifest *manifest;     /* the manifest being restored or verified */
+    const BackupMeta *meta; /* the backup that owns the volume */
+    const CryptoKey *key;   /* meta's key when it is encrypted (keyring_open), else NULL */
+    /* Encrypted volumes: authenticating every record (under a key bound to the password, the
+     * object's name and a salt) is the integrity check, and the stored bytes' sha256 is not
+     * computed as well (restore). false: check both (verify). */
+    bool records_only;
     bool own;                /* meta is the manifest's own backup: every member must be listed */
     char *const *dest_roots; /* per manifest source: staging path to extract into; NULL: verify */
     Progress *progress;
@@ -23,12 +30,41 @@ typedef struct VolumeJob {
 } VolumeJob;
 
 /*
- * Read volume `number` (1-based) of job->meta: verify its size and sha256, check every member
+ * Read volume `number` (1-based) of job->meta: verify its size and sha256 (of the stored bytes;
+ * see records_only), decrypt it record by record when it is encrypted (no unauthenticated byte
+ * reaches zstd or tar; a record that fails is reported with the volume's name), check every member
  * against the safety rules and the manifest, and for each file entry that refs this backup and
  * volume, check its size and content hash and (when extracting) write it under its destination
  * root. Members not needed are skipped, unless job->own, where an unlisted member is refused.
  */
 bool volume_process(VolumeJob *job, uint32_t number, Error *err);
+
+/* --- keys of encrypted backups (keyring.c) --------------------------------------------------
+ * Opens the keys of encrypted native backups with the configured passwords: HFSYNC_PASSWORD, then
+ * each of HFSYNC_OLD_PASSWORDS_FILE. A key is derived once per run and parameter set and checked
+ * against the backup's key check value before any object of the backup is read. The ring borrows
+ * the Config's passwords and owns the keys it hands out. */
+
+typedef struct Keyring Keyring;
+
+Keyring *keyring_new(const Config *cfg);
+void keyring_free(Keyring *kr);
+/* The key of `meta` in *key: NULL (and true) when it is not encrypted. When no configured
+ * password opens it: ERR_USAGE "wrong password for backup '…'"; when no password is configured:
+ * ERR_USAGE saying so. Out-of-bounds key parameters are ERR_CORRUPT. */
+bool keyring_open(Keyring *kr, const BackupMeta *meta, const CryptoKey **key, Error *err);
+/* keys[i] for each chain->metas[i]. A chain that mixes encrypted and unencrypted backups is
+ * refused (ERR_CORRUPT): hfsync never writes one, so it was tampered with. */
+bool keyring_open_chain(Keyring *kr, const Chain *chain, const CryptoKey **keys, Error *err);
+
+/* scrypt (about 0.1 s) on a thread of its own, so that a backup derives its key while it scans.
+ * With `open_params`, open that key (crypto_key_open); without, create a new one
+ * (crypto_key_create). `password` is borrowed until the job is finished. */
+typedef struct KeyJob KeyJob;
+KeyJob *key_job_start(const char *password, const CryptoParams *open_params);
+/* Wait for the job and free it: the key (caller frees) and its parameters in *params (may be
+ * NULL), or NULL with the error crypto_key_open/create gave. */
+CryptoKey *key_job_finish(KeyJob *job, CryptoParams *params, Error *err);
 
 /* --- the local lock (lock.c) ----------------------------------------------------------------
  * One per target on this machine: a flock() on "lock" in the target's cache dir, held by a backup

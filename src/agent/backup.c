@@ -2,7 +2,8 @@
  * hfsync backup: scan, compare with the previous manifest, write the changed entries into
  * tar+zstd volumes, then the manifest, then the .meta.json, then the pointer — in that order, so
  * the pointer only ever names a backup whose every object is in place. On failure, objects this
- * run wrote are removed (best effort) and the pointer is untouched.
+ * run wrote are removed (best effort) and the pointer is untouched. With a password, volumes and
+ * manifest are encrypted (docs/FORMAT.md §8) under one key per chain.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.intern.h"
 #include "hfsync/agent.h"
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
@@ -31,9 +33,11 @@ typedef struct BackupCtx {
     const char *name;
     uint16_t self_ref;
 
-    /* The volume pipeline: tar -> zstd -> [writer thread] volume hash -> storage. */
+    /* The volume pipeline: tar -> zstd -> [writer thread] (encrypt) -> volume hash -> storage. */
+    const CryptoKey *key; /* the backup's key when it is encrypted, else NULL */
     Sink *zstd;
     Sink *async;
+    Sink *aead; /* with a key: the encrypting stage, restarted for every volume */
     Sink *vol_hash;
     Hasher *content;
     Sink *out;
@@ -57,25 +61,34 @@ static void backup_note_written(BackupCtx *b, const char *path)
     b->written[b->written_count++] = x_strdup(path);
 }
 
+/* Object names of an encrypted backup end in ".enc" (docs/FORMAT.md §8). */
+static char *backup_volume_name(const BackupCtx *b, uint32_t number)
+{
+    return str_printf("%s.vol-%04u.tar.zst%s", b->name, number, b->key ? ".enc" : "");
+}
+
 static bool backup_volume_open(BackupCtx *b, Error *err)
 {
     b->volume++;
-    char *obj = str_printf("%s.vol-%04u.tar.zst", b->name, b->volume);
+    char *obj = backup_volume_name(b, b->volume);
     char *path = meta_object_path(b->cfg->prefix, obj);
-    free(obj);
+    bool ok = false;
     b->out = storage_write_open(b->st, path, err);
-    if (b->out == NULL) {
-        error_prefix(err, "volume %u", b->volume);
-        free(path);
-        return false;
-    }
+    if (b->out == NULL)
+        goto out;
     backup_note_written(b, path);
-    free(path);
-    hash_sink_restart(b->vol_hash, b->out); /* the writer thread is idle between volumes */
+    /* The writer thread is idle between volumes: its stages can be pointed at the next one. */
+    hash_sink_restart(b->vol_hash, b->out);
+    if (b->aead != NULL && !aead_sink_restart(b->aead, b->vol_hash, obj, err))
+        goto out;
     zstd_sink_restart(b->zstd, b->async);
     b->tw = tar_writer_new(b->zstd, err);
     b->vol_files = b->vol_entries = 0;
-    return b->tw != NULL;
+    ok = b->tw != NULL;
+out:
+    free(obj);
+    free(path);
+    return ok || error_prefix(err, "volume %u", b->volume);
 }
 
 static bool backup_volume_close(BackupCtx *b, Error *err)
@@ -90,7 +103,7 @@ static bool backup_volume_close(BackupCtx *b, Error *err)
     b->vinfo = x_realloc(b->vinfo, (b->vcount + 1) * sizeof(VolumeInfo));
     VolumeInfo *v = &b->vinfo[b->vcount++];
     memset(v, 0, sizeof(*v));
-    v->name = str_printf("%s.vol-%04u.tar.zst", b->name, b->volume);
+    v->name = backup_volume_name(b, b->volume);
     hash_sink_result(b->vol_hash, v->sha256, &v->size);
     v->files = b->vol_files;
     v->entries = b->vol_entries;
@@ -296,9 +309,12 @@ static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
 {
     Sink *buf = buffer_sink_new();
     Sink *hash = hash_sink_new(buf, HASH_SHA256);
-    zstd_sink_restart(b->zstd, hash);
+    Sink *enc = b->key ? aead_sink_new(hash, b->key, meta->manifest_name, NULL, err) : NULL;
     size_t entries = 0;
-    bool ok = manifest_write(b->cur, b->zstd, &entries, err) && sink_finish(b->zstd, err);
+    bool ok = b->key == NULL || enc != NULL;
+    if (ok)
+        zstd_sink_restart(b->zstd, enc ? enc : hash);
+    ok = ok && manifest_write(b->cur, b->zstd, &entries, err) && sink_finish(b->zstd, err);
     if (ok) {
         size_t size;
         const uint8_t *data = buffer_sink_data(buf, &size);
@@ -314,6 +330,7 @@ static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
         if (ok)
             agent_manifest_cache_save(b->cfg, meta->manifest_name, data, size);
     }
+    sink_free(enc);
     sink_free(hash);
     sink_free(buf);
     return ok;
@@ -382,6 +399,48 @@ static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *nam
     return error_set(err, ERR_FAIL, "cannot find a free backup name");
 }
 
+/* Encryption is never dropped silently: without a password, a backup does not continue (nor
+ * replace by an automatic full) an encrypted chain; --full starts an unencrypted one. */
+static bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err)
+{
+    if (prev == NULL || !prev->encrypted || cfg->password != NULL)
+        return true;
+    return error_set(err, ERR_USAGE,
+                     "the latest backup '%s' is encrypted, but no password is set; refusing to "
+                     "back up without encryption",
+                     prev->name) ||
+           error_hint(err, "set HFSYNC_PASSWORD (or HFSYNC_PASSWORD_FILE) to the password of "
+                           "the chain, or run 'hfsync backup --full' to start a new, unencrypted "
+                           "chain");
+}
+
+/* The backup's key, derived while the sources were scanned (`job`). An incremental continues an
+ * encrypted chain only under the configured password, and then reuses the chain's key (`reuse`;
+ * FORMAT.md §8.2 allows it): one scrypt per run. A password that does not open the chain is a
+ * password change: a new chain (*why_full) under a new key. */
+static CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const BackupMeta *prev,
+                                    bool reuse, CryptoParams *params, const char **why_full,
+                                    Error *err)
+{
+    CryptoKey *key = key_job_finish(job, params, err);
+    if (key == NULL && reuse && err->code == ERR_USAGE &&
+        str_starts_with(err->msg, "wrong password")) {
+        error_clear(err);
+        log_warn("the configured password does not open the latest backup '%s': the password "
+                 "changed, so a new chain starts; older backups restore with their password in "
+                 "HFSYNC_OLD_PASSWORDS_FILE",
+                 prev->name);
+        *why_full = "the password changed";
+        memset(params, 0, sizeof(*params));
+        key = crypto_key_create(cfg->password, params, err);
+    }
+    if (key == NULL && reuse)
+        error_prefix(err, "latest backup '%s'", prev->name);
+    else if (key == NULL)
+        error_prefix(err, "encryption key");
+    return key;
+}
+
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
     int64_t t0 = time_monotonic_ns();
@@ -402,6 +461,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     char name[64];
     bool ok = false, committed = false;
     const char *why_full = NULL;
+    CryptoKey *key = NULL;
+    KeyJob *key_job = NULL;
+    CryptoParams cipher;
+    memset(&cipher, 0, sizeof(cipher));
 
     b.st = storage_open(cfg, &cfg->target, err);
     if (b.st == NULL)
@@ -424,16 +487,36 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
             goto out;
         }
     }
+    if (!backup_check_encryption(cfg, prev, err))
+        goto out;
     if (opts->full)
         why_full = "--full was given";
     else if (prev == NULL)
         why_full = "no backup exists yet";
     else if (!prev->native)
         why_full = "the latest backup was written by the original script";
+    else if (cfg->password != NULL && !prev->encrypted)
+        why_full = "encryption was turned on";
     else if (prev->incremental_count >= cfg->max_incrementals)
         why_full = "the chain reached HFSYNC_MAX_INCREMENTALS";
+    /* scrypt runs on its own thread while the sources are scanned. */
+    bool reuse_key = why_full == NULL && prev->encrypted;
+    if (cfg->password != NULL)
+        key_job = key_job_start(cfg->password, reuse_key ? &prev->cipher : NULL);
+
+    b.cur = manifest_new("");
+    ScanStats scan;
+    if (!scan_sources(cfg, b.cur, &scan, err))
+        goto out;
+    if (key_job != NULL) {
+        key = backup_key_finish(cfg, key_job, prev, reuse_key, &cipher, &why_full, err);
+        key_job = NULL;
+        if (key == NULL)
+            goto out;
+    }
+    b.key = key;
     if (why_full == NULL) {
-        prev_manifest = agent_manifest_load(cfg, b.st, prev, err);
+        prev_manifest = agent_manifest_load(cfg, b.st, prev, key, err);
         if (prev_manifest == NULL) {
             error_prefix(err, "previous backup '%s'", prev->name);
             error_hint(err, "'hfsync backup --full' starts a new chain without it");
@@ -441,11 +524,6 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         }
     }
     bool full = why_full != NULL;
-
-    b.cur = manifest_new("");
-    ScanStats scan;
-    if (!scan_sources(cfg, b.cur, &scan, err))
-        goto out;
     if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
         goto out;
     if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
@@ -476,7 +554,15 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
-    b.async = async_sink_new(b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
+    if (key != NULL) {
+        char *first = backup_volume_name(&b, 1);
+        b.aead = aead_sink_new(b.vol_hash, key, first, NULL, err);
+        free(first);
+        if (b.aead == NULL)
+            goto out;
+    }
+    b.async =
+        async_sink_new(b.aead ? b.aead : b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
     if (b.async == NULL)
         goto out;
     b.zstd = zstd_sink_new(b.async, cfg->compression_level, threads, err);
@@ -539,8 +625,13 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     for (size_t i = 0; i < cfg->source_count; i++)
         meta.sources[meta.source_count++] = cfg->sources[i].name;
     char manifest_name[96];
-    snprintf(manifest_name, sizeof(manifest_name), "%s.manifest.zst", name);
+    snprintf(manifest_name, sizeof(manifest_name), "%s.manifest.zst%s", name, key ? ".enc" : "");
     meta.manifest_name = manifest_name;
+    meta.encrypted = key != NULL;
+    if (key != NULL) {
+        meta.encryption_algorithm = "AES-256-GCM";
+        meta.cipher = cipher;
+    }
     meta.bytes_source = scan.bytes;
     meta.bytes_stored = b.stored_bytes;
     meta.added = added;
@@ -634,7 +725,13 @@ out:
     sink_free(b.async); /* joins the writer thread before what it writes into goes */
     sink_free(b.out);
     sink_free(b.zstd);
+    sink_free(b.aead);
     sink_free(b.vol_hash);
+    if (key_job != NULL) { /* a failed scan: the thread still runs */
+        Error ignored = {0};
+        crypto_key_free(key_job_finish(key_job, NULL, &ignored));
+    }
+    crypto_key_free(key);
     hasher_free(b.content);
     free(b.buf);
     for (size_t i = 0; i < b.vcount; i++)

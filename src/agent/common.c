@@ -51,14 +51,29 @@ char *agent_cache_dir(const Config *cfg, Error *err)
     return dir;
 }
 
-static Manifest *agent_manifest_parse(const uint8_t *data, size_t size, Error *err)
+/* The manifest object's bytes (already checked against the meta's sha256): decrypted when the
+ * backup is encrypted, then decompressed and parsed. */
+static Manifest *agent_manifest_parse(const BackupMeta *meta, const CryptoKey *key,
+                                      const uint8_t *data, size_t size, Error *err)
 {
+    if (meta->encrypted && key == NULL) {
+        error_set(err, ERR_USAGE, "backup '%s' is encrypted: its key is needed", meta->name);
+        return NULL;
+    }
     Reader *raw = buffer_reader_new(data, size, 0);
-    Reader *z = zstd_reader_new(raw, err);
+    Reader *plain = meta->encrypted ? aead_reader_new(raw, key, meta->manifest_name, err) : raw;
+    Reader *z = plain ? zstd_reader_new(plain, err) : NULL;
     Manifest *m = z ? manifest_read(z, err) : NULL;
     reader_free(z);
+    if (plain != raw)
+        reader_free(plain);
     reader_free(raw);
     return m;
+}
+
+static bool agent_is_cached_manifest(const char *name)
+{
+    return str_ends_with(name, ".manifest.zst") || str_ends_with(name, ".manifest.zst.enc");
 }
 
 /* Keep only the newest manifest in the cache: it is all change detection needs. */
@@ -69,7 +84,7 @@ static void agent_cache_prune(const char *dir, const char *keep)
         return;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (str_ends_with(de->d_name, ".manifest.zst") && strcmp(de->d_name, keep) != 0) {
+        if (agent_is_cached_manifest(de->d_name) && strcmp(de->d_name, keep) != 0) {
             char *p = path_join(dir, de->d_name);
             unlink(p);
             free(p);
@@ -95,7 +110,8 @@ void agent_manifest_cache_save(const Config *cfg, const char *name, const void *
     free(dir);
 }
 
-Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta, Error *err)
+Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta,
+                              const CryptoKey *key, Error *err)
 {
     char *data = NULL;
     size_t size = 0;
@@ -108,7 +124,7 @@ Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *
     if (cached != NULL && fs_read_file(cached, MANIFEST_MAX_COMPRESSED, &data, &size, &cerr)) {
         hash_buffer_hex(HASH_SHA256, data, size, hex);
         if (size == meta->manifest_size && strcmp(hex, meta->manifest_sha256) == 0) {
-            m = agent_manifest_parse((uint8_t *)data, size, err);
+            m = agent_manifest_parse(meta, key, (uint8_t *)data, size, err);
             free(data);
             if (m == NULL)
                 error_prefix(err, "cached manifest '%s'", cached);
@@ -136,7 +152,7 @@ Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *
         free(data);
         goto out;
     }
-    m = agent_manifest_parse((uint8_t *)data, size, err);
+    m = agent_manifest_parse(meta, key, (uint8_t *)data, size, err);
     if (m == NULL)
         error_prefix(err, "manifest '%s'", obj);
     else

@@ -234,6 +234,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     Manifest *m = NULL;
     Dest *dests = NULL;
     char **roots = NULL;
+    Keyring *keyring = NULL;
+    const CryptoKey **keys = NULL; /* per chain member; NULL entries for unencrypted ones */
     bool ok = false;
     /* A --to directory this run creates is removed again if the restore fails. */
     bool to_created = opts->to != NULL && !fs_exists(opts->to);
@@ -257,7 +259,16 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
                   target->name);
         goto out;
     }
-    m = agent_manifest_load(cfg, st, target, err);
+    /* Every key is opened, so a wrong password is found, before any object is read or any
+     * staging directory made. */
+    keyring = keyring_new(cfg);
+    keys = x_calloc(chain.count, sizeof(*keys));
+    if (!keyring_open_chain(keyring, &chain, keys, err))
+        goto out;
+    if (!target->encrypted && cfg->password != NULL)
+        log_warn("restore %s: this backup is not encrypted, although a password is set",
+                 target->name);
+    m = agent_manifest_load(cfg, st, target, keys[chain.count - 1], err);
     if (m == NULL)
         goto out;
     log_info("restore %s: chain of %zu backup%s, %zu entries%s%s", target->name, chain.count,
@@ -277,12 +288,17 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
         }
     Progress progress;
     progress_begin(&progress, cfg, "restore", total_files, total_bytes);
-    VolumeJob job = {
-        .cfg = cfg, .st = st, .manifest = m, .dest_roots = roots, .progress = &progress};
+    VolumeJob job = {.cfg = cfg,
+                     .st = st,
+                     .manifest = m,
+                     .dest_roots = roots,
+                     .progress = &progress,
+                     .records_only = true};
     /* Each backup of the chain supplies the files whose ref names it, volume by volume. */
     for (size_t k = 0; k < chain.count; k++) {
         const BackupMeta *bm = chain.metas[k];
         job.meta = bm;
+        job.key = keys[k];
         job.own = bm == target;
         uint8_t *need = x_calloc(bm->volume_count + 2, 1);
         for (size_t i = 0; i < m->count; i++) {
@@ -347,6 +363,8 @@ out:
         rmdir(opts->to); /* only if still empty: never removes anything else */
     free(dests);
     free(roots);
+    free(keys);
+    keyring_free(keyring);
     manifest_free(m);
     chain_free(&chain);
     free(meta_path);

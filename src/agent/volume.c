@@ -170,7 +170,7 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
     const VolumeInfo *vi = &meta->vinfo[number - 1];
     char *path = meta_sibling_path(meta, vi->name);
     Reader *raw = storage_read_open(job->st, path, 0, err);
-    Reader *hash = NULL, *z = NULL, *pf = NULL;
+    Reader *hash = NULL, *plain = NULL, *z = NULL, *pf = NULL;
     TarReader *tr = NULL;
     bool ok = false;
     if (raw == NULL) {
@@ -178,18 +178,31 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
             err->code = ERR_CORRUPT;
         goto out;
     }
-    hash = hash_reader_new(raw, HASH_SHA256);
-    z = zstd_reader_new(hash, err);
+    /* The stored bytes' sha256, unless every record's authentication stands in for it. */
+    if (!(meta->encrypted && job->records_only))
+        hash = hash_reader_new(raw, HASH_SHA256);
+    if (meta->encrypted) {
+        if (job->key == NULL) {
+            error_set(err, ERR_USAGE, "backup '%s' is encrypted: its key is needed", meta->name);
+            goto out;
+        }
+        plain = aead_reader_new(hash ? hash : raw, job->key, vi->name, err);
+        if (plain == NULL)
+            goto out;
+    }
+    z = zstd_reader_new(plain ? plain : hash, err);
     if (z == NULL)
         goto out;
-    /* Reading, sha256 and decompression run on their own thread, ahead of extraction. */
+    /* Reading, sha256 or decryption, and decompression run on their own thread, ahead of
+     * extraction. */
     pf = prefetch_reader_new(z, VOLUME_PREFETCH_SIZE, VOLUME_PREFETCH_COUNT, err);
     if (pf == NULL)
         goto out;
     tr = tar_reader_new(pf, err);
     if (tr == NULL || !volume_members(job, tr, number, err))
         goto out;
-    /* Read to the very end so the whole object is hashed (tar stops at its end marker). */
+    /* Read to the very end so the whole object is hashed or authenticated (tar stops at its end
+     * marker; the final record comes after it). */
     uint8_t *drain = x_malloc(VOLUME_DRAIN_SIZE);
     ssize_t n;
     while ((n = reader_read(pf, drain, VOLUME_DRAIN_SIZE, err)) > 0)
@@ -201,18 +214,20 @@ bool volume_process(VolumeJob *job, uint32_t number, Error *err)
     pf = NULL;
     char hex[HASH_HEX_SIZE];
     uint64_t size;
-    hash_reader_result(hash, hex, &size);
-    if (size != vi->size || strcmp(hex, vi->sha256) != 0) {
-        error_set(err, ERR_CORRUPT,
-                  "%llu bytes with sha256 %.12s…, the backup recorded %llu "
-                  "bytes with sha256 %.12s…",
-                  (unsigned long long)size, hex, (unsigned long long)vi->size, vi->sha256);
-        goto out;
+    if (hash != NULL) {
+        hash_reader_result(hash, hex, &size);
+        if (size != vi->size || strcmp(hex, vi->sha256) != 0) {
+            error_set(err, ERR_CORRUPT,
+                      "%llu bytes with sha256 %.12s…, the backup recorded %llu "
+                      "bytes with sha256 %.12s…",
+                      (unsigned long long)size, hex, (unsigned long long)vi->size, vi->sha256);
+            goto out;
+        }
     }
     ok = true;
 out:
     if (!ok) {
-        if (err->code != ERR_UNSAFE && err->code != ERR_IO)
+        if (err->code != ERR_UNSAFE && err->code != ERR_IO && err->code != ERR_USAGE)
             err->code = ERR_CORRUPT;
         char *where = storage_describe(job->st, path);
         error_prefix(err, "volume '%s'", where);
@@ -221,6 +236,7 @@ out:
     tar_reader_free(tr);
     reader_free(pf); /* before the stages it runs */
     reader_free(z);
+    reader_free(plain);
     reader_free(hash);
     reader_free(raw);
     free(path);

@@ -148,9 +148,15 @@ bool config_set_password(Config *cfg, const Loader *ld, const char *name, const 
         if (!enabled)
             value = NULL;
     }
-    if (value != NULL && file.value != NULL && !str_starts_with(name, "OPENCLAW_"))
-        return error_set(err, ERR_USAGE,
-                         "%s and HFSYNC_PASSWORD_FILE are both set; keep one of them", name);
+    if (value != NULL && file.value != NULL) {
+        /* hfsync's own HFSYNC_PASSWORD_FILE comes before the script's variable, as every
+         * HFSYNC_* name comes before its OPENCLAW_* alias. */
+        if (str_starts_with(name, "OPENCLAW_"))
+            value = NULL;
+        else
+            return error_set(err, ERR_USAGE,
+                             "%s and HFSYNC_PASSWORD_FILE are both set; keep one of them", name);
+    }
     if (value == NULL && file.value != NULL) {
         cfg->password = secret_read_file(file.name, file.value, err);
         return cfg->password != NULL;

@@ -56,6 +56,25 @@ static bool hex64_ok(const char *s)
     return true;
 }
 
+/* An encrypted native backup names its algorithm and carries the key parameters (FORMAT.md §8):
+ * both or neither, so a reader never takes encrypted objects for plain ones or the reverse. */
+static bool meta_parse_cipher(BackupMeta *m, const cJSON *h, Error *err)
+{
+    const cJSON *cipher = cJSON_GetObjectItemCaseSensitive(h, "cipher");
+    bool has_cipher = cipher != NULL && !cJSON_IsNull(cipher);
+    if (!m->encrypted)
+        return !has_cipher ||
+               error_set(err, ERR_CORRUPT, "a 'cipher' object, but 'encrypted' is not true");
+    if (!has_cipher)
+        return error_set(err, ERR_CORRUPT,
+                         "'encrypted' is true, but the 'cipher' object is missing");
+    if (m->encryption_algorithm == NULL || strcmp(m->encryption_algorithm, "AES-256-GCM") != 0)
+        return error_set(err, ERR_CORRUPT,
+                         "unsupported encryption_algorithm '%s' (this version knows 'AES-256-GCM')",
+                         m->encryption_algorithm ? m->encryption_algorithm : "");
+    return crypto_params_from_json(cipher, &m->cipher, err);
+}
+
 static bool meta_parse_hfsync(BackupMeta *m, const cJSON *h, Error *err)
 {
     uint64_t v;
@@ -119,7 +138,7 @@ static bool meta_parse_hfsync(BackupMeta *m, const cJSON *h, Error *err)
     jnum(c, "deleted", &m->deleted);
     if (jnum(h, "duration_ms", &v))
         m->duration_ms = (int64_t)v;
-    return true;
+    return meta_parse_cipher(m, h, err);
 }
 
 BackupMeta *meta_parse(const char *json, const char *path, Error *err)
@@ -251,6 +270,8 @@ char *meta_to_json(const BackupMeta *m)
     cJSON_AddStringToObject(h, "name", m->name);
     cJSON_AddStringToObject(h, "tool_version", HFSYNC_VERSION);
     cJSON_AddStringToObject(h, "codec", "zstd");
+    if (m->encrypted)
+        crypto_params_to_json(&m->cipher, cJSON_AddObjectToObject(h, "cipher"));
     cJSON_AddNumberToObject(h, "compression_level", m->compression_level);
     cJSON_AddStringToObject(h, "content_hash", MANIFEST_CONTENT_HASH);
     cJSON *srcs = cJSON_AddArrayToObject(h, "sources");

@@ -375,7 +375,7 @@ static Manifest *load_manifest(Fixture *fx, const BackupMeta *meta)
 {
     Storage *st = fx_storage(fx);
     Error err = {0};
-    Manifest *m = agent_manifest_load(&fx->cfg, st, meta, &err);
+    Manifest *m = agent_manifest_load(&fx->cfg, st, meta, NULL, &err);
     if (m == NULL)
         fail_msg("agent_manifest_load '%s': %s", meta->name, err.msg);
     storage_free(st);

@@ -1,9 +1,11 @@
-/* Manifest form and rules, meta parsing, chain resolution (broken parent, cycle), storage. */
+/* Manifest form and rules, meta parsing (with the cipher object of encrypted backups), chain
+ * resolution (broken parent, cycle), storage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,99 @@ static void test_path_check(void **state)
 }
 
 /* --- chain ------------------------------------------------------------------------------- */
+
+/* An encrypted backup's meta: written with its cipher object, read back the same; a meta whose
+ * `encrypted`, `encryption_algorithm` and `cipher` disagree, or whose key parameters are out of
+ * bounds, is refused as corrupt. */
+static char *encrypted_meta_json(CryptoParams *params)
+{
+    static char *volumes[] = {"20261121-101500F.vol-0001.tar.zst.enc", NULL};
+    VolumeInfo vi = {.name = volumes[0], .size = 100};
+    memset(vi.sha256, 'a', HASH_HEX_SIZE - 1);
+    memset(params, 0, sizeof(*params));
+    params->kdf_n = CRYPTO_KDF_N_DEFAULT;
+    params->kdf_r = CRYPTO_KDF_R_DEFAULT;
+    params->kdf_p = CRYPTO_KDF_P_DEFAULT;
+    for (size_t i = 0; i < CRYPTO_SALT_SIZE; i++)
+        params->salt[i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < CRYPTO_CHECK_SIZE; i++)
+        params->check[i] = (uint8_t)(255 - i);
+    BackupMeta m = {.name = "20261121-101500F",
+                    .full = true,
+                    .chain_id = "0badf00d",
+                    .volumes = volumes,
+                    .volume_count = 1,
+                    .vinfo = &vi,
+                    .checksum = "sha256:00",
+                    .created = 1763720100,
+                    .last_full = 1763720100,
+                    .encrypted = true,
+                    .encryption_algorithm = "AES-256-GCM",
+                    .manifest_name = "20261121-101500F.manifest.zst.enc",
+                    .cipher = *params};
+    memset(m.manifest_sha256, 'b', HASH_HEX_SIZE - 1);
+    return meta_to_json(&m);
+}
+
+static void expect_meta_refused(cJSON *doc, const char *needle)
+{
+    char *text = cJSON_PrintUnformatted(doc);
+    Error err = {0};
+    BackupMeta *m = meta_parse(text, "backups/20261121-101500F.meta.json", &err);
+    if (m != NULL)
+        fail_msg("accepted: %s", text);
+    assert_int_equal(err.code, ERR_CORRUPT);
+    if (strstr(err.msg, needle) == NULL)
+        fail_msg("message '%s' lacks '%s'", err.msg, needle);
+    cJSON_free(text);
+}
+
+static void test_meta_cipher(void **state)
+{
+    (void)state;
+    CryptoParams want;
+    char *json = encrypted_meta_json(&want);
+    Error err = {0};
+    BackupMeta *m = meta_parse(json, "backups/20261121-101500F.meta.json", &err);
+    if (m == NULL)
+        fail_msg("meta_parse: %s", err.msg);
+    assert_true(m->encrypted);
+    assert_string_equal(m->encryption_algorithm, "AES-256-GCM");
+    assert_memory_equal(&m->cipher, &want, sizeof(want));
+    assert_string_equal(m->manifest_name, "20261121-101500F.manifest.zst.enc");
+    meta_free(m);
+
+    cJSON *doc = cJSON_Parse(json);
+    cJSON *h = cJSON_GetObjectItemCaseSensitive(doc, "hfsync");
+    cJSON *cipher = cJSON_DetachItemFromObjectCaseSensitive(h, "cipher");
+    assert_non_null(cipher);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(cipher, "kdf_n")->valueint, 32768);
+    expect_meta_refused(doc, "'cipher' object is missing");
+    cJSON_AddItemToObject(h, "cipher", cipher);
+
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "encrypted", cJSON_CreateFalse());
+    expect_meta_refused(doc, "'encrypted' is not true");
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "encrypted", cJSON_CreateTrue());
+
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "encryption_algorithm",
+                                           cJSON_CreateString("AES-256-CBC"));
+    expect_meta_refused(doc, "unsupported encryption_algorithm 'AES-256-CBC'");
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "encryption_algorithm",
+                                           cJSON_CreateString("AES-256-GCM"));
+
+    cJSON_ReplaceItemInObjectCaseSensitive(cipher, "kdf", cJSON_CreateString("argon2id"));
+    expect_meta_refused(doc, "unsupported kdf 'argon2id'");
+    cJSON_ReplaceItemInObjectCaseSensitive(cipher, "kdf", cJSON_CreateString("scrypt"));
+
+    cJSON_ReplaceItemInObjectCaseSensitive(cipher, "kdf_n", cJSON_CreateNumber(1 << 30));
+    expect_meta_refused(doc, "need more than 256 MiB");
+    cJSON_ReplaceItemInObjectCaseSensitive(cipher, "kdf_n", cJSON_CreateNumber(32768));
+
+    cJSON_ReplaceItemInObjectCaseSensitive(cipher, "key_check", cJSON_CreateString("abc"));
+    expect_meta_refused(doc, "'key_check' is not 64 hex digits");
+    cJSON_Delete(doc);
+    free(json);
+}
 
 static void put_meta(Storage *st, const char *name, const char *parent, bool full)
 {
@@ -418,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_manifest_refuses_unknown_content_hash),
         cmocka_unit_test(test_manifest_non_utf8_names),
         cmocka_unit_test(test_path_check),
+        cmocka_unit_test(test_meta_cipher),
         cmocka_unit_test(test_chain_resolves_full_first),
         cmocka_unit_test(test_chain_broken_parent),
         cmocka_unit_test(test_chain_cycle),
