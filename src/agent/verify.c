@@ -11,6 +11,7 @@
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
+#include "seed.intern.h"
 
 static bool verify_object(Storage *st, const BackupMeta *m, const char *object, uint64_t size,
                           Error *err)
@@ -33,23 +34,8 @@ static bool verify_one(const Config *cfg, Storage *st, const BackupMeta *m, bool
     if (!chain_resolve(st, m->path, &chain, err))
         return false;
     chain_free(&chain);
-    if (!m->native) {
-        for (size_t i = 0; i < m->volume_count; i++) {
-            char *path = meta_sibling_path(m, m->volumes[i]);
-            StorageInfo info;
-            bool ok = storage_info(st, path, &info, err);
-            if (ok && !info.exists)
-                ok = error_set(err, ERR_CORRUPT, "'%s' is missing", path);
-            free(path);
-            if (!ok)
-                return false;
-        }
-        if (deep)
-            log_warn("verify %s: deep checks of the original script's format are not supported "
-                     "yet; checked that its volumes exist",
-                     m->name);
-        return true;
-    }
+    if (!m->native) /* the original script's format */
+        return seed_verify(cfg, st, m, deep, err);
     if (!verify_object(st, m, m->manifest_name, m->manifest_size, err))
         return false;
     for (size_t i = 0; i < m->volume_count; i++)
