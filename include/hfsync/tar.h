@@ -36,6 +36,9 @@ typedef struct TarMember {
 typedef struct TarWriter TarWriter;
 
 TarWriter *tar_writer_new(Sink *out, Error *err);
+/* The seed format's archive (reference/seed-format.md): gzip level 1..9 over a full pax tar, so
+ * nanosecond mtimes are in the headers (native volumes keep them in the manifest instead). */
+TarWriter *tar_writer_new_gzip(Sink *out, int level, Error *err);
 bool tar_writer_header(TarWriter *tw, const TarMember *member, Error *err);
 bool tar_writer_data(TarWriter *tw, const void *data, size_t size, Error *err);
 /* End the archive and finish `out`. */
@@ -46,6 +49,9 @@ void tar_writer_free(TarWriter *tw);
 typedef struct TarReader TarReader;
 
 TarReader *tar_reader_new(Reader *in, Error *err);
+/* A gzip-compressed tar (the seed format); anything else fails with ERR_CORRUPT. The gzip
+ * trailer's CRC is not checked by libarchive: the seed format's sha256 covers the archive. */
+TarReader *tar_reader_new_gzip(Reader *in, Error *err);
 /* Next member: 1 and `member` filled (valid until the next call), 0 at the end, -1 on error. */
 int tar_reader_next(TarReader *tr, TarMember *member, Error *err);
 /* Next block of the current member's data: 1 with data and size set, 0 at its end, -1 on error. */

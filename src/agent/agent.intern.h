@@ -66,6 +66,23 @@ KeyJob *key_job_start(const char *password, const CryptoParams *open_params);
  * NULL), or NULL with the error crypto_key_open/create gave. */
 CryptoKey *key_job_finish(KeyJob *job, CryptoParams *params, Error *err);
 
+/* --- restore staging (restore.c), shared by both formats' restores -------------------------- */
+
+typedef struct Dest {
+    char *final;   /* where the source ends up */
+    char *staging; /* built here first */
+    bool swapped;
+} Dest;
+
+/* "<dir>/.hfsync-staging-<base>-<pid>" beside `final` (an absolute path). Caller frees. */
+char *restore_staging_path(const char *final);
+/* Swap every staging tree into place (RENAME_EXCHANGE, or two renames where unsupported);
+ * afterwards each staging path holds the old tree. Stops at the first failure; `swapped` says
+ * which moved. */
+bool restore_swap(Dest *dests, size_t count, Error *err);
+/* Remove the staging paths (the old trees after a swap, the partial new ones before it). */
+void restore_cleanup(Dest *dests, size_t count);
+
 /* --- the local lock (lock.c) ----------------------------------------------------------------
  * One per target on this machine: a flock() on "lock" in the target's cache dir, held by a backup
  * or an in-place restore for its whole run and released by the kernel if the process dies. */

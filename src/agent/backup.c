@@ -21,6 +21,7 @@
 #include "hfsync/log.h"
 #include "hfsync/tar.h"
 #include "hfsync/util.h"
+#include "seed.intern.h"
 
 #define BACKUP_READ_SIZE (1024 * 1024)
 #define BACKUP_WRITE_BUF (1024 * 1024)
@@ -443,6 +444,8 @@ static CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const Backup
 
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
+    if (cfg->format == FORMAT_SEED) /* the original script's format (seed_backup.c) */
+        return seed_backup_run(cfg, opts, res, err);
     int64_t t0 = time_monotonic_ns();
     int64_t start = time_now_ns() / 1000000000;
     memset(res, 0, sizeof(*res));

@@ -255,6 +255,10 @@ void progress_update(Progress *p, uint64_t files, uint64_t bytes)
     size_human(bytes, done);
     size_human(p->total_bytes, total);
     size_human(secs > 0 ? (uint64_t)((double)bytes / secs) : 0, rate);
-    log_info("%s: %llu/%llu files, %s of %s, %s/s", p->what, (unsigned long long)files,
-             (unsigned long long)p->total_files, done, total, rate);
+    if (p->total_bytes == 0) /* total unknown (the script's archives) */
+        log_info("%s: %llu/%llu files, %s, %s/s", p->what, (unsigned long long)files,
+                 (unsigned long long)p->total_files, done, rate);
+    else
+        log_info("%s: %llu/%llu files, %s of %s, %s/s", p->what, (unsigned long long)files,
+                 (unsigned long long)p->total_files, done, total, rate);
 }

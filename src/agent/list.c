@@ -61,10 +61,15 @@ bool list_run(const Config *cfg, bool json, Error *err)
         cJSON_free(text);
         cJSON_Delete(root);
     } else if (ok) {
+        /* The script's names ("openclaw-backup-….tar.gz.enc") are longer than hfsync's. */
+        int width = 22;
+        for (size_t i = 0; i < count; i++)
+            if ((int)strlen(metas[i]->name) > width)
+                width = (int)strlen(metas[i]->name);
         if (count == 0)
             printf("no backups in %s\n", cfg->target.url);
         else
-            printf("%-22s %-11s %-8s %-20s %8s %10s %4s  %s\n", "NAME", "TYPE", "CHAIN",
+            printf("%-*s %-11s %-8s %-20s %8s %10s %4s  %s\n", width, "NAME", "TYPE", "CHAIN",
                    "CREATED (UTC)", "FILES", "SIZE", "VOLS", "PARENT");
         for (size_t i = 0; i < count; i++) {
             const BackupMeta *m = metas[i];
@@ -74,7 +79,7 @@ bool list_run(const Config *cfg, bool json, Error *err)
             size_human(m->archive_size, size);
             const char *parent = list_parent_name(metas, count, m);
             bool is_latest = latest && strcmp(latest, m->path) == 0;
-            printf("%-22s %-11s %-8s %-20s %8llu %10s %4zu  %s%s\n", m->name,
+            printf("%-*s %-11s %-8s %-20s %8llu %10s %4zu  %s%s\n", width, m->name,
                    m->full ? "full" : "incremental", m->chain_id, t,
                    (unsigned long long)m->file_count, size, m->volume_count, parent ? parent : "-",
                    is_latest ? "  (latest)" : "");

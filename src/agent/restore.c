@@ -14,16 +14,11 @@
 
 #include "agent.intern.h"
 #include "hfsync/chain.h"
+#include "seed.intern.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
 
-typedef struct Dest {
-    char *final;   /* where the source ends up */
-    char *staging; /* built here first */
-    bool swapped;
-} Dest;
-
-static char *restore_staging_path(const char *final)
+char *restore_staging_path(const char *final)
 {
     const char *slash = strrchr(final, '/');
     return str_printf("%.*s/.hfsync-staging-%s-%d", (int)(slash - final), final, slash + 1,
@@ -136,7 +131,7 @@ static bool restore_finish_tree(const Manifest *m, char **roots, Error *err)
     return true;
 }
 
-static bool restore_swap(Dest *dests, size_t count, Error *err)
+bool restore_swap(Dest *dests, size_t count, Error *err)
 {
     for (size_t i = 0; i < count; i++) {
         Dest *d = &dests[i];
@@ -175,7 +170,7 @@ static bool restore_swap(Dest *dests, size_t count, Error *err)
 
 /* After a successful swap the staging path holds the old tree; before it, the partial new one.
  * Either way it goes. */
-static void restore_cleanup(Dest *dests, size_t count)
+void restore_cleanup(Dest *dests, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         Error e = {0};
@@ -194,29 +189,22 @@ static bool restore_valid_name(const char *name)
     return true;
 }
 
-/* Where the restore starts: the named backup, else the pointer. NULL + true: no backup. */
+/* Where the restore starts: the named backup (--backup, else HFSYNC_RESTORE_BACKUP or the
+ * script's OPENCLAW_RESTORE_ARCHIVE), else the pointer. NULL + true: no backup. */
 static bool restore_pick(const Config *cfg, Storage *st, const RestoreOpts *opts, char **path,
                          Error *err)
 {
     *path = NULL;
-    if (opts->backup == NULL)
+    const char *name = opts->backup != NULL ? opts->backup : cfg->restore_backup;
+    if (name == NULL)
         return pointer_read(st, path, err);
-    if (!restore_valid_name(opts->backup))
-        return error_set(err, ERR_USAGE, "--backup: '%s' is not a backup name", opts->backup);
-    const char *name = opts->backup;
-    char *p = meta_path_for(cfg->prefix, name);
-    StorageInfo info;
-    if (!storage_info(st, p, &info, err)) {
-        free(p);
-        return false;
-    }
-    if (!info.exists) {
-        free(p);
-        return error_set(err, ERR_NOT_FOUND, "backup '%s' does not exist", name) ||
-               error_hint(err, "'hfsync list' shows the backups of this target");
-    }
-    *path = p;
-    return true;
+    if (!restore_valid_name(name))
+        return error_set(err, ERR_USAGE, "%s: '%s' is not a backup name",
+                         opts->backup != NULL ? "--backup" : "HFSYNC_RESTORE_BACKUP", name);
+    if (opts->backup == NULL)
+        log_info("restore: backup '%s' chosen by HFSYNC_RESTORE_BACKUP/OPENCLAW_RESTORE_ARCHIVE",
+                 name);
+    return agent_backup_find(cfg, st, name, path, err);
 }
 
 bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res, Error *err)
@@ -252,11 +240,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
         goto out;
     const BackupMeta *target = chain.metas[chain.count - 1];
     snprintf(res->name, sizeof(res->name), "%s", target->name);
-    if (!target->native) {
-        error_set(err, ERR_FAIL,
-                  "backup '%s' was written by the original OpenClaw script; "
-                  "restoring that format is not supported by this build yet",
-                  target->name);
+    if (!target->native) { /* the original script's format: no manifest */
+        ok = seed_restore(cfg, st, opts, &chain, res, err);
         goto out;
     }
     /* Every key is opened, so a wrong password is found, before any object is read or any

@@ -13,6 +13,7 @@
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
+#include "seed.intern.h"
 
 #define VERIFY_READ_SIZE (256 * 1024)
 
@@ -71,23 +72,8 @@ static bool verify_one(const Config *cfg, Storage *st, Keyring *kr, const Backup
     if (!chain_resolve(st, m->path, &chain, err))
         return false;
     chain_free(&chain);
-    if (!m->native) {
-        for (size_t i = 0; i < m->volume_count; i++) {
-            char *path = meta_sibling_path(m, m->volumes[i]);
-            StorageInfo info;
-            bool ok = storage_info(st, path, &info, err);
-            if (ok && !info.exists)
-                ok = error_set(err, ERR_CORRUPT, "'%s' is missing", path);
-            free(path);
-            if (!ok)
-                return false;
-        }
-        if (deep)
-            log_warn("verify %s: deep checks of the original script's format are not supported "
-                     "yet; checked that its volumes exist",
-                     m->name);
-        return true;
-    }
+    if (!m->native) /* the original script's format */
+        return seed_verify(cfg, st, m, deep, err);
     if (!verify_object(st, m, m->manifest_name, m->manifest_size, err))
         return false;
     for (size_t i = 0; i < m->volume_count; i++)

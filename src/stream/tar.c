@@ -1,6 +1,9 @@
 /* Tar writer and reader over libarchive, bridged to our Sink/Reader stages by callbacks. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <locale.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,7 +22,23 @@ struct TarWriter {
     Error cb_err; /* error from inside the write callback */
     bool cb_failed;
     bool closed;
+    bool utf8; /* names are stored as UTF-8 pax records (the seed format) */
 };
+
+static pthread_once_t tar_locale_once = PTHREAD_ONCE_INIT;
+static locale_t tar_locale;
+
+static void tar_locale_init(void)
+{
+    tar_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* C.UTF-8 for LC_CTYPE, made once and kept for the process; 0 where the C library lacks it. */
+static locale_t tar_utf8_locale(void)
+{
+    pthread_once(&tar_locale_once, tar_locale_init);
+    return tar_locale;
+}
 
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t size)
 {
@@ -41,7 +60,9 @@ static bool tar_writer_fail(TarWriter *tw, const char *what, Error *err)
     return error_set(err, ERR_FAIL, "tar %s: %s", what, archive_error_string(tw->a));
 }
 
-TarWriter *tar_writer_new(Sink *out, Error *err)
+/* `gzip_level` 0: a plain pax_restricted tar (native volumes carry times in the manifest);
+ * 1..9: the seed format's tar.gz, full pax so nanosecond mtimes travel in the archive. */
+static TarWriter *tar_writer_open(Sink *out, int gzip_level, Error *err)
 {
     TarWriter *tw = x_calloc(1, sizeof(*tw));
     tw->out = out;
@@ -52,10 +73,26 @@ TarWriter *tar_writer_new(Sink *out, Error *err)
         tar_writer_free(tw);
         return NULL;
     }
-    archive_write_set_format_pax_restricted(tw->a);
-    /* Linux names are bytes: store them as they are, with no locale conversion (which fails
-     * for UTF-8 names in the C locale containers usually run in). */
-    archive_write_set_format_option(tw->a, "pax", "hdrcharset", "BINARY");
+    if (gzip_level == 0) {
+        archive_write_set_format_pax_restricted(tw->a);
+        /* Linux names are bytes: store them as they are, with no locale conversion (which
+         * fails for UTF-8 names in the C locale containers usually run in). */
+        archive_write_set_format_option(tw->a, "pax", "hdrcharset", "BINARY");
+    } else {
+        /* As Python's tarfile writes them: names as UTF-8 pax records (no "hdrcharset" record,
+         * which GNU tar does not know), mtimes with their fraction. */
+        archive_write_set_format_pax(tw->a);
+        tw->utf8 = true;
+        char level[12];
+        snprintf(level, sizeof(level), "%d", gzip_level > 9 ? 9 : gzip_level);
+        if (archive_write_add_filter_gzip(tw->a) != ARCHIVE_OK ||
+            archive_write_set_filter_option(tw->a, "gzip", "compression-level", level) !=
+                ARCHIVE_OK) {
+            tar_writer_fail(tw, "gzip", err);
+            tar_writer_free(tw);
+            return NULL;
+        }
+    }
     archive_write_set_bytes_per_block(tw->a, TAR_BLOCK_SIZE);
     archive_write_set_bytes_in_last_block(tw->a, 1);
     if (archive_write_open2(tw->a, tw, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
@@ -64,6 +101,20 @@ TarWriter *tar_writer_new(Sink *out, Error *err)
         return NULL;
     }
     return tw;
+}
+
+TarWriter *tar_writer_new(Sink *out, Error *err)
+{
+    return tar_writer_open(out, 0, err);
+}
+
+TarWriter *tar_writer_new_gzip(Sink *out, int level, Error *err)
+{
+    if (level < 1 || level > 9) {
+        error_set(err, ERR_USAGE, "gzip level %d is not in 1..9", level);
+        return NULL;
+    }
+    return tar_writer_open(out, level, err);
 }
 
 bool tar_writer_header(TarWriter *tw, const TarMember *m, Error *err)
@@ -90,7 +141,23 @@ bool tar_writer_header(TarWriter *tw, const TarMember *m, Error *err)
         return error_set(err, ERR_FAIL, "tar: cannot write member '%s' of this type", m->name);
     }
     archive_entry_set_perm(e, m->mode & 07777);
-    if (archive_write_header(tw->a, e) != ARCHIVE_OK)
+    int rc;
+    if (tw->utf8) {
+        /* Names are bytes that are almost always UTF-8: convert them under a UTF-8 locale of
+         * this thread's own, so valid ones become plain pax UTF-8 records. One that is not
+         * valid UTF-8 is stored as its bytes with hdrcharset=BINARY for that member, which
+         * libarchive reports as ARCHIVE_WARN: that is a success here. */
+        locale_t loc = tar_utf8_locale();
+        locale_t old = loc ? uselocale(loc) : (locale_t)0;
+        rc = archive_write_header(tw->a, e);
+        if (loc)
+            uselocale(old);
+        if (rc == ARCHIVE_WARN && !tw->cb_failed)
+            rc = ARCHIVE_OK;
+    } else {
+        rc = archive_write_header(tw->a, e);
+    }
+    if (rc != ARCHIVE_OK)
         return tar_writer_fail(tw, "header", err);
     return true;
 }
@@ -165,7 +232,7 @@ static int tar_reader_fail(TarReader *tr, const char *what, Error *err)
     return -1;
 }
 
-TarReader *tar_reader_new(Reader *in, Error *err)
+static TarReader *tar_reader_open(Reader *in, bool gzip, Error *err)
 {
     TarReader *tr = x_calloc(1, sizeof(*tr));
     tr->in = in;
@@ -177,12 +244,30 @@ TarReader *tar_reader_new(Reader *in, Error *err)
         return NULL;
     }
     archive_read_support_format_tar(tr->a);
+    if (gzip)
+        archive_read_support_filter_gzip(tr->a);
     if (archive_read_open2(tr->a, tr, NULL, tar_read_cb, NULL, NULL) != ARCHIVE_OK) {
         tar_reader_fail(tr, "open", err);
         tar_reader_free(tr);
         return NULL;
     }
+    /* Only gzip is accepted: bytes that merely look like a plain tar are not the seed format. */
+    if (gzip && archive_filter_code(tr->a, 0) != ARCHIVE_FILTER_GZIP) {
+        error_set(err, ERR_CORRUPT, "not a gzip stream");
+        tar_reader_free(tr);
+        return NULL;
+    }
     return tr;
+}
+
+TarReader *tar_reader_new(Reader *in, Error *err)
+{
+    return tar_reader_open(in, false, err);
+}
+
+TarReader *tar_reader_new_gzip(Reader *in, Error *err)
+{
+    return tar_reader_open(in, true, err);
 }
 
 int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
@@ -195,7 +280,11 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
         return tar_reader_fail(tr, "read", err);
     memset(m, 0, sizeof(*m));
     tr->next_offset = 0;
+    /* Names are bytes as stored (hdrcharset=BINARY, or raw ustar names); UTF-8 pax names
+     * (Python's tarfile) cannot be converted to the C locale and come as UTF-8 bytes instead. */
     m->name = archive_entry_pathname(e);
+    if (m->name == NULL)
+        m->name = archive_entry_pathname_utf8(e);
     if (m->name == NULL)
         m->name = "";
     m->mode = archive_entry_perm(e);
@@ -205,6 +294,10 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
     if (archive_entry_hardlink(e) != NULL) {
         m->type = TAR_HARDLINK;
         m->target = archive_entry_hardlink(e);
+        if (m->target == NULL)
+            m->target = archive_entry_hardlink_utf8(e);
+        if (m->target == NULL)
+            m->target = "";
         return 1;
     }
     switch (archive_entry_filetype(e)) {
@@ -225,6 +318,10 @@ int tar_reader_next(TarReader *tr, TarMember *m, Error *err)
     case AE_IFLNK:
         m->type = TAR_SYMLINK;
         m->target = archive_entry_symlink(e);
+        if (m->target == NULL)
+            m->target = archive_entry_symlink_utf8(e);
+        if (m->target == NULL)
+            m->target = "";
         break;
     default:
         m->type = TAR_OTHER;

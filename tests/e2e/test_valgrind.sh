@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real binary under valgrind (memcheck): a full backup, an incremental, a deep verify and a
-# restore of a small tree must run without memory errors or definite leaks. The sanitizer build
+# restore of a small tree (and a backup and restore in the original script's format) must run
+# without memory errors or definite leaks. The sanitizer build
 # covers the unit tests; this covers main.c and the paths only the binary takes.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +40,18 @@ vg incr backup
 vg verify verify --deep
 vg restore restore --to "$T/out"
 vg list list --json
+
+# The original script's format: a backup written in it (encrypted, in parts), then read back.
+export HFSYNC_REPO="file://$T/seedrepo" HFSYNC_PASSWORD=vg-pass
+HFSYNC_FORMAT=seed vg seed-backup backup
+vg seed-restore restore --to "$T/out-seed"
+if ls "$T/seedrepo/backups/"*.tar.gz.enc.part-ab >/dev/null 2>&1 && cmp -s "$src/blob.bin" "$T/out-seed/data/blob.bin"; then
+    pass "the seed-format backup under valgrind is in parts and restores the data"
+else
+    fail "the seed-format backup under valgrind is in parts and restores the data" "$(ls "$T/seedrepo/backups" 2>&1)"
+fi
+export HFSYNC_REPO="file://$T/repo"
+unset HFSYNC_PASSWORD
 
 # The agent's supervisor, lease thread and final backup: the daemon backs up soon after start,
 # then takes a final backup on SIGTERM. (Its children, plain hfsync runs, are not traced.)

@@ -6,6 +6,8 @@
   tree.py snap DIR OUT.json                        record every path below DIR
   tree.py cmp A.json B.json                        print differences, exit 1 if any
   tree.py cmp-dir SNAPSHOT.json DIR                same, against a live directory
+    --ignore-mtimes FILE (cmp, cmp-dir)            leave out the mtimes of the paths listed in
+                                                   FILE, one per line (relative, as in snapshots)
 
 A snapshot records, for every path below DIR (DIR itself excluded, so the parent of several
 sources can be snapshotted and compared with a `restore --to` directory): type, mode (& 0o7777),
@@ -351,6 +353,14 @@ def snap(args):
         json.dump(data, f, indent=0, sort_keys=True)
 
 
+def strip_mtimes(snapshot, listing):
+    with open(listing) as f:
+        paths = {line.rstrip("\n") for line in f if line.strip()}
+    for p in paths:
+        if p in snapshot:
+            snapshot[p].pop("mtime_ns", None)
+
+
 def diff(a, b, la="A", lb="B"):
     lines = []
     for k in sorted(set(a) | set(b)):
@@ -386,6 +396,9 @@ def report(lines):
 def cmp(args):
     a = json.load(open(args.a))
     b = json.load(open(args.b))
+    if args.ignore_mtimes:
+        strip_mtimes(a, args.ignore_mtimes)
+        strip_mtimes(b, args.ignore_mtimes)
     return report(diff(a, b, "first", "second"))
 
 
@@ -395,6 +408,9 @@ def cmp_dir(args):
         print(f"{args.dir}: not a directory")
         return 1
     b = snap_tree(args.dir)
+    if args.ignore_mtimes:
+        strip_mtimes(a, args.ignore_mtimes)
+        strip_mtimes(b, args.ignore_mtimes)
     return report(diff(a, b, "snapshot", "directory"))
 
 
@@ -419,10 +435,12 @@ def main():
     p = sub.add_parser("cmp")
     p.add_argument("a")
     p.add_argument("b")
+    p.add_argument("--ignore-mtimes", metavar="FILE")
     p.set_defaults(fn=cmp)
     p = sub.add_parser("cmp-dir")
     p.add_argument("snapshot")
     p.add_argument("dir")
+    p.add_argument("--ignore-mtimes", metavar="FILE")
     p.set_defaults(fn=cmp_dir)
     args = ap.parse_args()
     sys.exit(args.fn(args) or 0)
