@@ -437,6 +437,54 @@ if expect_rc 0 "seed backup after a native chain"; then
 fi
 report "HFSYNC_FORMAT=seed after native backups starts a full chain of the script's format (migrating back)"
 
+# --- through the Hub (tests/hub-emulator; the fixtures uploaded by @huggingface/hub) -----------
+HUB_DIR=$REPO_ROOT/tests/hub
+if ! python3 -c 'import flask' 2>/dev/null || ! command -v node >/dev/null 2>&1 ||
+    [ ! -d "$HUB_DIR/node_modules/@huggingface/hub" ]; then
+    skip "the fixtures restore through hf://" "Flask, node or tests/hub/node_modules is missing (run make deps)"
+else
+    "$REPO_ROOT/tests/hub-emulator" --port 0 --data "$T/hub-data" --port-file "$T/hub.port" \
+        --token hf_test --quiet >"$T/hub.log" 2>&1 &
+    EMU_PID=$!
+    for _ in $(seq 100); do [ -s "$T/hub.port" ] && break; sleep 0.1; done
+    EMU_URL=http://127.0.0.1:$(cat "$T/hub.port" 2>/dev/null)
+    HUBENV=(HF_ENDPOINT="$EMU_URL" HF_TOKEN=hf_test HFSYNC_PASSWORD=$PW)
+    for fx in plain encrypted encrypted-split; do
+        node "$HUB_DIR/upload_dir.mjs" "$EMU_URL" hf_test "datasets/user/fx-$fx" "$FX/$fx/remote" >>"$T/hub-up.log" 2>&1 ||
+            problem "uploading fixture $fx to the emulator failed: $(tail -n 3 "$T/hub-up.log")"
+    done
+    hub_restore() { # fx name dest [env]
+        rm -rf "$3" && rm -rf "$CACHE_DIR" && mkdir -p "$CACHE_DIR"
+        REPO_URL=hf://datasets/user/fx-$1
+        hf "${HUBENV[@]}" "${@:4}" -- restore --to "$3"
+        REPO_URL=file://$REPO_DIR
+        expect_rc 0 "restore of $1/$2 from hf://" && expect_fixture_tree "$1" "$2" "$3" "restore of $1/$2 from hf://"
+    }
+    hub_restore plain "${PLAIN[2]}" "$T/h1"
+    hub_restore plain "${PLAIN[0]}" "$T/h2" "OPENCLAW_RESTORE_ARCHIVE=${PLAIN[0]}.tar.gz"
+    hub_restore encrypted "${ENC[2]}" "$T/h3"
+    hub_restore encrypted-split "${SPLIT[0]}" "$T/h4"
+    report "the fixtures uploaded to a Hub dataset restore exactly from hf:// (pointer and OPENCLAW_RESTORE_ARCHIVE)"
+
+    mkdir -p "$T/hsrc/state" && echo "seed on the hub" >"$T/hsrc/state/a.txt"
+    before=$(curl -s "$EMU_URL/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['commits']['total'])")
+    SOURCES="state:$T/hsrc/state"
+    REPO_URL=hf://datasets/user/seed-written
+    hf "${HUBENV[@]}" HFSYNC_FORMAT=seed HFSYNC_VOLUME_SIZE=1M -- backup
+    expect_rc 0 "HFSYNC_FORMAT=seed backup to hf://"
+    after=$(curl -s "$EMU_URL/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['commits']['total'])")
+    [ "$after" = $((before + 1)) ] || problem "the seed-format backup made $((after - before)) commits, expected 1"
+    rm -rf "$CACHE_DIR" && mkdir -p "$CACHE_DIR"
+    hf "${HUBENV[@]}" -- restore --to "$T/h5"
+    expect_rc 0 "restore of the seed-format backup from hf://" &&
+        { cmp -s "$T/hsrc/state/a.txt" "$T/h5/state/a.txt" || problem "the restored file differs"; }
+    SOURCES=
+    REPO_URL=file://$REPO_DIR
+    report "an HFSYNC_FORMAT=seed backup to hf:// is one commit and restores"
+    kill "$EMU_PID" 2>/dev/null
+    wait "$EMU_PID" 2>/dev/null
+fi
+
 # --- through S3 (moto) --------------------------------------------------------------------------
 S3TOOL="python3 $E2E_DIR/s3_tool.py"
 if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' 2>/dev/null; then
