@@ -385,7 +385,7 @@ static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *nam
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
     int64_t t0 = time_monotonic_ns();
-    int64_t start = time_now_ns() / 1000000000;
+    int64_t start = agent_now(cfg);
     memset(res, 0, sizeof(*res));
     if (cfg->source_count == 0)
         return error_set(err, ERR_USAGE, "nothing to back up: no source is configured") ||
