@@ -24,11 +24,14 @@ static const char usage_main[] =
     "                                       periodically and on stop\n"
     "  daemon                               the periodic backups without a command\n"
     "  backup [--full] [--force]            take one backup now (incremental when possible)\n"
+    "         [--no-prune]\n"
     "  restore [--to DIR] [--backup NAME]   restore the latest (or a named) backup\n"
     "          [--if-needed]\n"
     "  list [--json]                        backups on the target, newest first\n"
     "  verify [--backup NAME] [--deep]      check that backups are complete and intact\n"
     "  status [--json]                      the agent's state, the last backup and restore here\n"
+    "  prune [--dry-run]                    delete the backup chains the retention rules do\n"
+    "                                       not keep (HFSYNC_KEEP_*), print the plan\n"
     "\n"
     "options (any command):\n"
     "  --repo URL            target: file:///dir (s3:// and hf:// are parsed, served later)\n"
@@ -81,9 +84,12 @@ static const struct {
      "Prints the new backup's name on stdout.\n"
      "While an agent or another command works on the target here, it waits up to\n"
      "HFSYNC_LOCK_TIMEOUT; while another writer holds the target's lease, it refuses (exit 4).\n\n"
-     "  --full    start a new chain with a full backup\n"
-     "  --force   back up even though backups are disabled after a failed restore at start\n"
-     "            (the local state then replaces the latest backup)\n"},
+     "With HFSYNC_PRUNE=auto (the default), a backup that wrote something is followed by a\n"
+     "prune (see 'hfsync prune --help'); a failed prune is a warning, not a failed backup.\n\n"
+     "  --full      start a new chain with a full backup\n"
+     "  --force     back up even though backups are disabled after a failed restore at start\n"
+     "              (the local state then replaces the latest backup)\n"
+     "  --no-prune  no prune after this backup\n"},
     {"restore",
      "usage: hfsync restore [--to DIR] [--backup NAME] [--if-needed]\n\n"
      "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
@@ -103,6 +109,21 @@ static const struct {
                "manifest, check their sha256 and every file's content hash.\n\n"
                "  --backup NAME  verify only this backup\n"
                "  --deep         read and check all data\n"},
+    {"prune",
+     "usage: hfsync prune [--dry-run]\n\n"
+     "Apply the retention rules to the target and print the plan: each chain (a full backup\n"
+     "and its incrementals) with its dates, size and the rules keeping it, or \"delete\".\n"
+     "A chain is kept or deleted whole; the chain of the latest backup is always kept. Rules\n"
+     "(a chain is kept when any keeps it): HFSYNC_KEEP_FULL (12 newest chains),\n"
+     "HFSYNC_KEEP_LAST (chains of the newest N backups), HFSYNC_KEEP_DAILY (7),\n"
+     "HFSYNC_KEEP_WEEKLY (4), HFSYNC_KEEP_MONTHLY (3): the newest backup of each of the last N\n"
+     "days, ISO weeks, months (UTC) that have backups; HFSYNC_KEEP_WITHIN: chains with a backup\n"
+     "within that long of the newest. Also deleted: objects of backups that never completed\n"
+     "(no .meta.json) and left-over checkpoints older than HFSYNC_STALE_AFTER (24h). At most\n"
+     "HFSYNC_PRUNE_MAX (100) backups per run; on the Hub the deletions are one commit, then\n"
+     "the history is squashed as HFSYNC_HF_SQUASH says. Refused (exit 4) while another writer\n"
+     "holds the target's lease.\n\n"
+     "  --dry-run  print the plan, delete nothing\n"},
     {"status", "usage: hfsync status [--json]\n\n"
                "Show the state of the agent (entrypoint or daemon) and the outcome of the last\n"
                "backup and restore run on this machine for the configured target, from the\n"
@@ -124,6 +145,8 @@ enum {
     OPT_DEEP,
     OPT_FORCE,
     OPT_IF_NEEDED,
+    OPT_DRY_RUN,
+    OPT_NO_PRUNE,
 };
 
 static const struct option long_options[] = {
@@ -143,6 +166,8 @@ static const struct option long_options[] = {
     {"deep", no_argument, NULL, OPT_DEEP},
     {"force", no_argument, NULL, OPT_FORCE},
     {"if-needed", no_argument, NULL, OPT_IF_NEEDED},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"no-prune", no_argument, NULL, OPT_NO_PRUNE},
     {NULL, 0, NULL, 0},
 };
 
@@ -179,7 +204,7 @@ static const char *override_getenv(const char *name, void *ctx)
 }
 
 typedef struct Flags {
-    bool full, json, deep, force, if_needed;
+    bool full, json, deep, force, if_needed, dry_run, no_prune;
     const char *to, *backup;
     char *const *command; /* entrypoint: CMD and its arguments */
 } Flags;
@@ -254,6 +279,7 @@ static bool flag_allowed(const char *command, const char *flag)
         {"backup", "--full"},    {"backup", "--force"},      {"restore", "--to"},
         {"restore", "--backup"}, {"restore", "--if-needed"}, {"list", "--json"},
         {"status", "--json"},    {"verify", "--backup"},     {"verify", "--deep"},
+        {"prune", "--dry-run"},  {"backup", "--no-prune"},
     };
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (strcmp(allowed[i].command, command) == 0 && strcmp(allowed[i].flag, flag) == 0)
@@ -299,7 +325,7 @@ static int run_command(const char *command, const Config *cfg, const Flags *f, c
         return agent_run(cfg, &opts);
     }
     if (strcmp(command, "backup") == 0) {
-        BackupOpts opts = {.full = f->full, .force = f->force};
+        BackupOpts opts = {.full = f->full, .force = f->force, .no_prune = f->no_prune};
         BackupResult res;
         ok = guard_backup(cfg, &opts, &res, err);
         if (ok && res.created)
@@ -328,6 +354,10 @@ static int run_command(const char *command, const Config *cfg, const Flags *f, c
     } else if (strcmp(command, "verify") == 0) {
         VerifyOpts opts = {.backup = f->backup, .deep = f->deep};
         ok = verify_run(cfg, &opts, err);
+    } else if (strcmp(command, "prune") == 0) {
+        PruneOpts opts = {.dry_run = f->dry_run};
+        PruneResult res;
+        ok = guard_prune(cfg, &opts, &res, err);
     } else {
         ok = status_run(cfg, f->json, err);
     }
@@ -426,6 +456,10 @@ int main(int argc, char **argv)
             f.force = true;
         else if (c == OPT_IF_NEEDED)
             f.if_needed = true;
+        else if (c == OPT_DRY_RUN)
+            f.dry_run = true;
+        else if (c == OPT_NO_PRUNE)
+            f.no_prune = true;
     }
     if (g.version) {
         printf("hfsync %s\n", HFSYNC_VERSION);

@@ -42,9 +42,11 @@ bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err);
 /* --- backup -------------------------------------------------------------------------------- */
 
 typedef struct BackupOpts {
-    bool full;  /* --full */
-    bool quiet; /* no name on stdout */
-    bool force; /* --force: back up even though backups are disabled after a failed restore */
+    bool full;     /* --full */
+    bool quiet;    /* no name on stdout */
+    bool force;    /* --force: back up even though backups are disabled after a failed restore */
+    bool no_prune; /* --no-prune: no prune after it even with HFSYNC_PRUNE=auto (the final
+                      backup of the agent) */
     /* Called just before the pointer is written (the commit); returning false abandons the
      * backup with that error. NULL: none. */
     bool (*before_commit)(void *ctx, Storage *st, Error *err);
@@ -121,6 +123,42 @@ typedef struct AgentOpts {
  * entrypoint replaces itself with the command (and returns only if that fails).
  */
 int agent_run(const Config *cfg, const AgentOpts *opts);
+
+/* --- prune ---------------------------------------------------------------------------------
+ *
+ * Retention (retention.h) applied to the target: the chains the rules do not keep are deleted,
+ * and so are the objects of backups that never completed (no .meta.json) once their name is older
+ * than HFSYNC_STALE_AFTER, and leftover checkpoints as old. Never while another writer's lease is
+ * live. Deletions go newest to oldest within a chain, every .meta.json before any other object,
+ * so an interrupted prune leaves whole, shorter chains; at most HFSYNC_PRUNE_MAX backups per run.
+ * On the Hub they are one commit, followed by a squash as HFSYNC_HF_SQUASH says.
+ */
+
+typedef struct PruneOpts {
+    bool dry_run; /* print the plan, delete nothing */
+    bool quiet;   /* the plan goes to the log, not stdout (the prune after a backup) */
+    /* The lease this prune runs under (its own or the agent's); a live lease of any other owner
+     * stops it. "" or NULL: no lease is held, so any live lease stops it. */
+    const char *owner;
+} PruneOpts;
+
+typedef struct PruneResult {
+    size_t chains, chains_kept, chains_deleted; /* chains_deleted: wholly or in part */
+    size_t backups_deleted;                     /* backups of deleted chains */
+    size_t incomplete_deleted;                  /* backups that never completed */
+    size_t objects_deleted;
+    uint64_t bytes_deleted;
+    bool limited; /* HFSYNC_PRUNE_MAX left work for the next run */
+} PruneResult;
+
+/* The prune itself, without this machine's lock or the lease (the caller holds them). */
+bool prune_run(const Config *cfg, const PruneOpts *opts, PruneResult *res, Error *err);
+/* `hfsync prune`: the local lock, and the lease of the agent running here or its own (refused
+ * with ERR_BUSY while another writer holds it); a dry run takes neither. */
+bool guard_prune(const Config *cfg, const PruneOpts *opts, PruneResult *res, Error *err);
+
+/* The wall clock of backup names and retention: HFSYNC_TEST_NOW when set (tests), else now. */
+int64_t agent_now(const Config *cfg);
 
 /* --- list / verify / status ---------------------------------------------------------------- */
 

@@ -91,6 +91,20 @@ typedef enum RestorePolicy {
     RESTORE_IF_EMPTY, /* only when every source is missing or empty */
 } RestorePolicy;
 
+/* Retention and pruning (README "Retention", retention.h). Counts: 0 = the rule is off,
+ * RETENTION_UNLIMITED (the value "unlimited") = keep all. */
+typedef struct KeepConfig {
+    int full;                /* HFSYNC_KEEP_FULL, default 12: the newest chains */
+    int last;                /* HFSYNC_KEEP_LAST, OPENCLAW_BACKUP_KEEP_COUNT, default 0 */
+    int daily;               /* HFSYNC_KEEP_DAILY, default 7 */
+    int weekly;              /* HFSYNC_KEEP_WEEKLY, default 4 */
+    int monthly;             /* HFSYNC_KEEP_MONTHLY, default 3 */
+    int64_t within_sec;      /* HFSYNC_KEEP_WITHIN, default 0 (off) */
+    int64_t stale_after_sec; /* HFSYNC_STALE_AFTER, default 24h: incomplete backups older go */
+    bool prune_auto;         /* HFSYNC_PRUNE auto|off, default auto: prune after each backup */
+    int prune_max;           /* HFSYNC_PRUNE_MAX, default 100 backups per run; 0: no limit */
+} KeepConfig;
+
 typedef struct Config {
     Target target;
     Target restore_target; /* OPENCLAW_RESTORE_DATASET_REPO; kind TARGET_NONE when unset */
@@ -147,6 +161,10 @@ typedef struct Config {
     unsigned seed_iterations; /* HFSYNC_SEED_PBKDF2_ITER: openssl enc -iter, default 10000 */
     char *restore_backup;     /* HFSYNC_RESTORE_BACKUP, OPENCLAW_RESTORE_ARCHIVE: the backup
                                  restore picks when none is named; NULL: the latest */
+
+    KeepConfig keep;
+    int64_t test_now; /* HFSYNC_TEST_NOW (tests only): the clock backup names and prune use,
+                         epoch seconds; 0: the real clock */
 } Config;
 
 /* Look up a variable. Tests pass their own; production uses getenv. */

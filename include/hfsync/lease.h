@@ -33,7 +33,7 @@
 typedef struct Lease {
     char owner[LEASE_OWNER_SIZE]; /* random token of the holder; "" when unreadable */
     char host[128];
-    char mode[16]; /* "entrypoint", "daemon" or "backup" */
+    char mode[16]; /* "entrypoint", "daemon", "backup" or "prune" */
     long pid;
     int64_t acquired; /* epoch seconds */
     int64_t expires;  /* epoch seconds */

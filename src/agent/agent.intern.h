@@ -169,4 +169,14 @@ void keeper_view(LeaseKeeper *k, KeeperView *out);
 /* Stop renewing and release the lease (waiting at most a few seconds for the storage). */
 void keeper_stop(LeaseKeeper *k);
 
+/* --- guard and prune (guard.c, prune.c) ----------------------------------------------------- */
+
+/* *holds: the target's live lease is the one of the agent running here, whose owner token is
+ * put in `owner` (when an agent is recorded here at all). */
+bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *holds, Error *err);
+
+/* HFSYNC_PRUNE=auto: prune after a backup, under the lease `owner` the backup ran under. A
+ * failure is a warning: the backup stands. */
+void prune_after_backup(const Config *cfg, const char *owner);
+
 #endif

@@ -447,7 +447,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (cfg->format == FORMAT_SEED) /* the original script's format (seed_backup.c) */
         return seed_backup_run(cfg, opts, res, err);
     int64_t t0 = time_monotonic_ns();
-    int64_t start = time_now_ns() / 1000000000;
+    int64_t start = agent_now(cfg);
     memset(res, 0, sizeof(*res));
     if (cfg->source_count == 0)
         return error_set(err, ERR_USAGE, "nothing to back up: no source is configured") ||

@@ -35,6 +35,12 @@ int agent_exit_code(const Error *err)
     }
 }
 
+/* The one place HFSYNC_TEST_NOW takes effect (config.h: tests only). */
+int64_t agent_now(const Config *cfg)
+{
+    return cfg->test_now > 0 ? cfg->test_now : time_now_ns() / 1000000000;
+}
+
 char *agent_cache_dir(const Config *cfg, Error *err)
 {
     /* One directory per target and prefix, named by a hash so any URL makes a safe name. */

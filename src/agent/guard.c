@@ -46,9 +46,7 @@ static bool guard_commit_check(void *ctx, Storage *st, Error *err)
     return true;
 }
 
-/* *holds: the target's live lease is the one of the agent running here (`owner`). */
-static bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *holds,
-                              Error *err)
+bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *holds, Error *err)
 {
     *holds = false;
     if (!agent_record_owner(cfg, owner))
@@ -109,6 +107,8 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
         marker_write(cfg, &cfg->target, res->meta_path);
     if (ok && opts->force)
         agent_backups_enable(cfg);
+    if (ok && res->created && cfg->keep.prune_auto && !opts->no_prune)
+        prune_after_backup(cfg, check.owner);
 out:
     keeper_stop(keeper);
     agent_lock_release(lock);

@@ -618,6 +618,16 @@ static const struct {
     {"HFSYNC_LEASE_WAIT", NULL, "60", config_set_lease_wait},
     {"HFSYNC_STATUS_FILE", NULL, NULL, config_set_status_file},
     {"HFSYNC_RESTORE_FLAG", NULL, NULL, config_set_restore_flag},
+    {"HFSYNC_KEEP_FULL", NULL, "12", config_set_keep_full},
+    {"HFSYNC_KEEP_LAST", "OPENCLAW_BACKUP_KEEP_COUNT", "0", config_set_keep_last},
+    {"HFSYNC_KEEP_DAILY", NULL, "7", config_set_keep_daily},
+    {"HFSYNC_KEEP_WEEKLY", NULL, "4", config_set_keep_weekly},
+    {"HFSYNC_KEEP_MONTHLY", NULL, "3", config_set_keep_monthly},
+    {"HFSYNC_KEEP_WITHIN", NULL, "0", config_set_keep_within},
+    {"HFSYNC_STALE_AFTER", NULL, "24h", config_set_stale_after},
+    {"HFSYNC_PRUNE", NULL, "auto", config_set_prune},
+    {"HFSYNC_PRUNE_MAX", NULL, "100", config_set_prune_max},
+    {"HFSYNC_TEST_NOW", NULL, NULL, config_set_test_now},
 };
 
 #define CONFIG_SETTING_COUNT (sizeof(config_settings) / sizeof(config_settings[0]))

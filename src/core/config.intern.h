@@ -143,4 +143,26 @@ bool config_set_restore_backup(Config *cfg, const Loader *ld, const char *name, 
                                Error *err);
 void config_secret_free(Config *cfg);
 
+/* Retention, prune and the test clock (config_keep.c). */
+bool config_set_keep_full(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_keep_last(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_keep_daily(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_keep_weekly(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_keep_monthly(Config *cfg, const Loader *ld, const char *name, const char *value,
+                             Error *err);
+bool config_set_keep_within(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_stale_after(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_prune(Config *cfg, const Loader *ld, const char *name, const char *value,
+                      Error *err);
+bool config_set_prune_max(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_test_now(Config *cfg, const Loader *ld, const char *name, const char *value,
+                         Error *err);
+
 #endif
