@@ -179,4 +179,8 @@ bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *ho
  * failure is a warning: the backup stands. */
 void prune_after_backup(const Config *cfg, const char *owner);
 
+/* The target restores read: HFSYNC_RESTORE_REPO when set and it holds a backup, else the backup
+ * target (guard.c). */
+const Target *agent_restore_from(const Config *cfg);
+
 #endif

@@ -210,11 +210,36 @@ static bool guard_restore_needed(const Config *cfg, const Target *from, bool *ne
     return true;
 }
 
+const Target *agent_restore_from(const Config *cfg)
+{
+    /* HFSYNC_RESTORE_REPO (the script's OPENCLAW_RESTORE_DATASET_REPO) is a separate restore
+     * source; when it holds no backup, the backup target is used, as the script does. Decided
+     * once per process. */
+    static const Config *decided_for;
+    static const Target *decided;
+    if (cfg->restore_target.kind == TARGET_NONE || cfg->target.kind == TARGET_NONE)
+        return cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target : &cfg->target;
+    if (decided_for == cfg)
+        return decided;
+    Error e = {0};
+    char *latest = NULL;
+    Storage *st = storage_open(cfg, &cfg->restore_target, &e);
+    bool has = st != NULL && pointer_read(st, &latest, &e) && latest != NULL;
+    bool unknown = !has && e.code != ERR_NONE && e.code != ERR_NOT_FOUND;
+    free(latest);
+    storage_free(st);
+    decided_for = cfg;
+    decided = has || unknown ? &cfg->restore_target : &cfg->target; /* errors show in the restore */
+    if (decided == &cfg->target)
+        log_info("restore: %s holds no backup; restoring from %s instead", cfg->restore_target.url,
+                 cfg->target.url);
+    return decided;
+}
+
 bool guard_restore(const Config *cfg, const RestoreOpts *opts, bool if_needed, RestoreResult *res,
                    Error *err)
 {
-    const Target *from =
-        cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target : &cfg->target;
+    const Target *from = agent_restore_from(cfg);
     if ((opts->to != NULL && !if_needed) || from->kind == TARGET_NONE)
         return restore_run(cfg, opts, res, err); /* live data untouched, or nothing to use */
     memset(res, 0, sizeof(*res));

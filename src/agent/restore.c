@@ -212,8 +212,7 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     int64_t t0 = time_monotonic_ns();
     memset(res, 0, sizeof(*res));
     /* HFSYNC_RESTORE_REPO (or the script's OPENCLAW_RESTORE_DATASET_REPO) names another source. */
-    const Target *from =
-        cfg->restore_target.kind != TARGET_NONE ? &cfg->restore_target : &cfg->target;
+    const Target *from = agent_restore_from(cfg);
     Storage *st = storage_open(cfg, from, err);
     if (st == NULL)
         return false;

@@ -302,4 +302,11 @@ expect_rc 0 "restore from a repo that does not exist yet" &&
     expect_err_contains "does not exist yet" "missing repo"
 report "a repo that does not exist yet has nothing to restore, and says so"
 
+rm -rf "$CACHE_DIR" && mkdir -p "$CACHE_DIR"
+hf "${HUB[@]}" OPENCLAW_RESTORE_DATASET_REPO=user/empty-restore-source -- restore --to "$T/fallback"
+expect_rc 0 "restore with an empty OPENCLAW_RESTORE_DATASET_REPO" &&
+    expect_err_contains "restoring from hf://datasets/user/agent-state/team instead" "the fallback is logged" &&
+    expect_tree "$T/snap6.json" "$T/fallback" "restore through the fallback"
+report "OPENCLAW_RESTORE_DATASET_REPO without a backup falls back to the backup repo"
+
 finish
