@@ -51,6 +51,12 @@ typedef struct BackupOpts {
      * backup with that error. NULL: none. */
     bool (*before_commit)(void *ctx, Storage *st, Error *err);
     void *before_commit_ctx;
+    /* Where writes are commits (the Hub): called once the pointer is staged, inside the
+     * backup's transaction, to add changes to its one commit (the prune's deletions); it
+     * handles its own failures. after_commit: called once that commit is made. NULL: none. */
+    void (*in_commit)(void *ctx, Storage *st);
+    void (*after_commit)(void *ctx, Storage *st);
+    void *commit_ctx;
 } BackupOpts;
 
 typedef struct BackupResult {

@@ -178,6 +178,18 @@ bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *ho
 /* HFSYNC_PRUNE=auto: prune after a backup, under the lease `owner` the backup ran under. A
  * failure is a warning: the backup stands. */
 void prune_after_backup(const Config *cfg, const char *owner);
+/* The same prune, made part of the backup's own commit where writes are commits (the Hub):
+ * prune_fold_stage() plans and stages the deletions inside the backup's transaction,
+ * prune_fold_done() reports them (and reclaims space) once the commit is made. */
+typedef struct PruneFold {
+    const Config *cfg;
+    const char *owner;
+    bool called; /* the backup offered its commit (not every kind of backup does) */
+    bool staged; /* deletions joined the commit */
+    PruneResult res;
+} PruneFold;
+void prune_fold_stage(void *ctx, Storage *st);
+void prune_fold_done(void *ctx, Storage *st);
 
 /* The target restores read: HFSYNC_RESTORE_REPO when set and it holds a backup, else the backup
  * target (guard.c). */

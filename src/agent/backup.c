@@ -668,10 +668,14 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
                               cfg->target.repo_id ? cfg->target.repo_id : cfg->target.url, true,
                               latest_tag, err);
         if (ok) {
+            if (opts->in_commit != NULL)
+                opts->in_commit(opts->commit_ctx, b.st);
             char summary[128];
             snprintf(summary, sizeof(summary), "hfsync backup %s (%s)", name,
                      full ? "full" : "incremental");
             ok = storage_commit(b.st, summary, err);
+            if (ok && opts->after_commit != NULL)
+                opts->after_commit(opts->commit_ctx, b.st);
         }
         if (!ok && err->code == ERR_CONFLICT)
             error_hint(err, "another writer made a backup on this target while this one ran; "

@@ -102,12 +102,21 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
         o.before_commit = guard_commit_check;
         o.before_commit_ctx = &check;
     }
+    /* On the Hub the prune after the backup joins the backup's commit: one commit, and the
+     * plan already counts the new backup. */
+    bool prune = cfg->keep.prune_auto && !opts->no_prune;
+    PruneFold fold = {.cfg = cfg, .owner = check.owner};
+    if (prune && cfg->target.kind == TARGET_HF) {
+        o.in_commit = prune_fold_stage;
+        o.after_commit = prune_fold_done;
+        o.commit_ctx = &fold;
+    }
     ok = backup_run(cfg, &o, res, err);
     if (ok && res->meta_path[0] != '\0')
         marker_write(cfg, &cfg->target, res->meta_path);
     if (ok && opts->force)
         agent_backups_enable(cfg);
-    if (ok && res->created && cfg->keep.prune_auto && !opts->no_prune)
+    if (ok && res->created && prune && !fold.called)
         prune_after_backup(cfg, check.owner);
 out:
     keeper_stop(keeper);

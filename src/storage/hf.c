@@ -328,6 +328,13 @@ static bool hf_info(Storage *st, const char *path, StorageInfo *info, Error *err
 {
     Hf *h = (Hf *)st;
     char *rpath = hf_repo_path(h, path);
+    const HfOp *op = hf_staged(h, rpath);
+    if (op != NULL) {
+        info->exists = op->kind != HF_OP_DELETE;
+        info->size = info->exists ? op->size : 0;
+        free(rpath);
+        return true;
+    }
     const char *paths[1] = {rpath};
     HfEntry e;
     bool ok = hf_paths_info(h, h->rev, paths, 1, &e, err);
@@ -380,7 +387,8 @@ static bool hf_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx
             const cJSON *p = cJSON_GetObjectItemCaseSensitive(item, "path");
             HfEntry e;
             hf_entry_from_json(item, &e);
-            if (e.exists && cJSON_IsString(p) && strncmp(p->valuestring, rprefix, want) == 0)
+            if (e.exists && cJSON_IsString(p) && strncmp(p->valuestring, rprefix, want) == 0 &&
+                hf_staged(h, p->valuestring) == NULL)
                 fn(p->valuestring + root_len, e.size, ctx);
         }
         cJSON_Delete(doc);
@@ -399,6 +407,11 @@ static bool hf_list(Storage *st, const char *prefix, StorageListFn fn, void *ctx
                 url = x_strndup(lt + 1, (size_t)(gt - lt - 1));
         }
         http_response_free(&resp);
+    }
+    for (size_t i = 0; ok && i < h->op_count; i++) { /* what the open transaction adds */
+        const HfOp *op = &h->ops[i];
+        if (op->kind != HF_OP_DELETE && strncmp(op->path, rprefix, want) == 0)
+            fn(op->path + root_len, op->size, ctx);
     }
     free(url);
     free(what);
@@ -448,15 +461,35 @@ static void hf_read_free(Reader *reader)
 
 static const ReaderOps hf_read_ops = {hf_read_read, hf_read_free};
 
+/* An object the open transaction wrote (small JSON is kept until the commit) or deleted. */
+static Reader *hf_read_staged(Hf *h, const HfOp *op, uint64_t offset, Error *err)
+{
+    if (op->kind == HF_OP_FILE && offset <= op->size)
+        return buffer_reader_new(op->content + offset, op->size - offset, 0);
+    if (op->kind == HF_OP_DELETE)
+        error_set(err, ERR_NOT_FOUND, "hf://%s/%s: deleted by the commit being prepared",
+                  h->display, op->path);
+    else
+        error_set(err, ERR_FAIL, "internal: hf://%s/%s cannot be read before it is committed",
+                  h->display, op->path);
+    return NULL;
+}
+
 /* Downloads go through `resolve`, which redirects LFS files to their storage; a broken transfer
  * resumes with Range (http_get_reader). */
 static Reader *hf_read_open(Storage *st, const char *path, uint64_t offset, Error *err)
 {
     Hf *h = (Hf *)st;
+    char *rpath = hf_repo_path(h, path);
+    const HfOp *op = hf_staged(h, rpath);
+    if (op != NULL) {
+        Reader *staged = hf_read_staged(h, op, offset, err);
+        free(rpath);
+        return staged;
+    }
     HfRead *r = x_calloc(1, sizeof(*r));
     r->base.ops = &hf_read_ops;
     r->h = h;
-    char *rpath = hf_repo_path(h, path);
     r->what = str_printf("download hf://%s/%s", h->display, rpath);
     char *erev = hf_escape(h->rev, false), *epath = hf_escape(rpath, true);
     char *url = str_printf("%s/resolve/%s/%s", h->git, erev, epath);
@@ -485,7 +518,22 @@ static bool hf_get_tagged(Storage *st, const char *path, size_t max_size, char *
         return false;
     char *rpath = hf_repo_path(h, path);
     size_t n = 0;
-    bool ok = hf_fetch(h, head, rpath, max_size, data, &n, err);
+    const HfOp *op = hf_staged(h, rpath);
+    bool ok;
+    if (op == NULL) {
+        ok = hf_fetch(h, head, rpath, max_size, data, &n, err);
+    } else if (op->kind == HF_OP_FILE && op->size <= max_size) {
+        *data = x_malloc(op->size + 1);
+        memcpy(*data, op->content, op->size);
+        (*data)[op->size] = '\0';
+        n = op->size;
+        ok = true;
+    } else {
+        Reader *r = hf_read_staged(h, op, 0, err); /* says why it cannot be read */
+        ok = r != NULL &&
+             error_set(err, ERR_CORRUPT, "'%s' is larger than %zu bytes", rpath, max_size);
+        reader_free(r);
+    }
     if (ok) {
         char hex[HASH_HEX_SIZE];
         hash_buffer_hex(HASH_SHA256, *data, n, hex);

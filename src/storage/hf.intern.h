@@ -131,5 +131,9 @@ bool hf_put_if(Storage *st, const char *path, const void *data, size_t size, con
 bool hf_remove_many(Storage *st, const char *const *paths, size_t count, Error *err);
 bool hf_reclaim(Storage *st, const char *reason, Error *err);
 void hf_ops_clear(Hf *h);
+/* The staged change of repo path `rpath`, NULL when none. Reads inside a transaction see its own
+ * writes and deletions, so a prune folded into a backup's commit plans on the repo as that
+ * commit will leave it (the new backup listed, the pointer naming it). */
+const HfOp *hf_staged(const Hf *h, const char *rpath);
 
 #endif

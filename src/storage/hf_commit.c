@@ -33,6 +33,14 @@ void hf_ops_clear(Hf *h)
     h->parent = h->cond_path = h->cond_id = NULL;
 }
 
+const HfOp *hf_staged(const Hf *h, const char *rpath)
+{
+    for (size_t i = 0; i < h->op_count; i++)
+        if (strcmp(h->ops[i].path, rpath) == 0)
+            return &h->ops[i];
+    return NULL;
+}
+
 /* The git blob sha1 of `size` bytes: what the Hub reports as the oid of a regular file. */
 static void hf_git_oid(const char *data, size_t size, char out[48])
 {

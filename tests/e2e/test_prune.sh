@@ -364,15 +364,33 @@ ENV=(HF_ENDPOINT="$EMU_URL" HF_TOKEN=hf_test HFSYNC_HF_SQUASH=always)
 REPO_URL=hf://datasets/user/prune-e2e/team
 scenario hub
 
-# A prune that fails after a good backup is a warning: the backup succeeded (exit 0, its name).
+# HFSYNC_PRUNE=auto on the Hub: the prune's deletions are part of the backup's own commit, planned
+# on the repo as that commit leaves it (the new backup counts for HFSYNC_KEEP_FULL=1).
+ONE=(HFSYNC_KEEP_FULL=1 HFSYNC_KEEP_DAILY=0 HFSYNC_KEEP_WEEKLY=0 HFSYNC_KEEP_MONTHLY=0)
+$TREE mutate "$LIVE/state" --seed 71 --step 98
+commits0=$(commits datasets/user/prune-e2e)
+backup_full "${ENV[@]}" "${ONE[@]}" && expect_err_contains "prune: deleted" "the folded prune logs what it deleted"
+[ "$(commits datasets/user/prune-e2e)" = $((commits0 + 1)) ] ||
+    problem "backup + prune took $(($(commits datasets/user/prune-e2e) - commits0)) commits, expected 1"
+metas=$(hub_tree datasets/user/prune-e2e team | grep -c '\.meta\.json$')
+[ "$metas" = 1 ] || problem "after the folded prune $metas backups remain, expected 1 (the new one)"
+hub_tree datasets/user/prune-e2e team | grep -qF "$BK.meta.json" || problem "the new backup is not the one left"
+rm -rf "$T/r-fold" && mkdir -p "$T/r-fold"
+hf "${ENV[@]}" -- restore --to "$T/r-fold"
+$TREE snap "$LIVE" "$T/snap-fold.json"
+expect_rc 0 "restore after the folded prune" &&
+    expect_tree "$T/snap-fold.json" "$T/r-fold" "the backup left by the folded prune"
+report "hub: HFSYNC_PRUNE=auto folds the deletions into the backup's one commit; the latest still restores"
+
+# A prune that cannot be planned (its listing refused) is a warning: the backup lands (exit 0).
 $TREE mutate "$LIVE/state" --seed 71 --step 99
 curl -s -X POST -H 'Content-Type: application/json' \
-    -d '{"route": "commit", "skip": 1, "status": 403, "count": 3}' "$EMU_URL/_emulator/faults" >/dev/null
-backup_full "${ENV[@]}" HFSYNC_KEEP_FULL=1 HFSYNC_KEEP_DAILY=0 HFSYNC_KEEP_WEEKLY=0 HFSYNC_KEEP_MONTHLY=0 &&
-    expect_err_contains "prune after the backup failed (the backup itself is complete)" "the warning"
+    -d '{"route": "tree", "status": 403, "count": 3}' "$EMU_URL/_emulator/faults" >/dev/null
+backup_full "${ENV[@]}" "${ONE[@]}" &&
+    expect_err_contains "prune with the backup failed (the backup goes on without it)" "the warning"
 curl -s -X DELETE "$EMU_URL/_emulator/faults" >/dev/null
 hf "${ENV[@]}" -- list --json
 printf '%s' "$OUT" | grep -qF "\"$BK\"" || problem "the backup '$BK' is not on the target"
-report "hub: a prune that fails after a good backup is a warning, not a failed backup"
+report "hub: a prune that fails with the backup is a warning, not a failed backup"
 
 finish
