@@ -103,6 +103,8 @@ typedef struct KeepConfig {
     int64_t stale_after_sec; /* HFSYNC_STALE_AFTER, default 24h: incomplete backups older go */
     bool prune_auto;         /* HFSYNC_PRUNE auto|off, default auto: prune after each backup */
     int prune_max;           /* HFSYNC_PRUNE_MAX, default 100 backups per run; 0: no limit */
+    int64_t checkpoint_interval_sec; /* HFSYNC_CHECKPOINT_INTERVAL, default 300: on the Hub, the
+                                        least time between two checkpoint commits of a backup */
 } KeepConfig;
 
 typedef struct Config {

@@ -35,6 +35,7 @@ typedef struct Lease {
     char host[128];
     char mode[16]; /* "entrypoint", "daemon", "backup" or "prune" */
     long pid;
+    char pid_ns[96];  /* "<kernel boot id>/<pid namespace>": where `pid` means this process */
     int64_t acquired; /* epoch seconds */
     int64_t expires;  /* epoch seconds */
 } Lease;
@@ -49,6 +50,9 @@ bool lease_read(Storage *st, Lease *out, bool *found, Error *err);
 
 /* Whether `l` is still in force at `now` (epoch seconds). */
 bool lease_live(const Lease *l, int64_t now);
+/* Whether the holder of `l` is provably gone: a process of this very kernel and pid namespace
+ * (a writer killed here) that no longer exists. Its lease need not be waited out. */
+bool lease_holder_gone(const Lease *l);
 
 typedef struct LeaseOpts {
     int64_t now;     /* epoch seconds */

@@ -169,6 +169,14 @@ void keeper_view(LeaseKeeper *k, KeeperView *out);
 /* Stop renewing and release the lease (waiting at most a few seconds for the storage). */
 void keeper_stop(LeaseKeeper *k);
 
+/* --- checks of a native backup before it writes (backup_checks.c) ---------------------------- */
+
+/* Nothing to back up at all, or a source of the previous backup (`prev`, may be NULL) whose path
+ * is gone now, is refused: it is far more often a missing mount than a deletion. */
+bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev, Error *err);
+/* Without a password, a backup neither continues nor replaces an encrypted chain silently. */
+bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err);
+
 /* --- guard and prune (guard.c, prune.c) ----------------------------------------------------- */
 
 /* *holds: the target's live lease is the one of the agent running here, whose owner token is

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.intern.h"
+#include "checkpoint.h"
 #include "hfsync/agent.h"
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
@@ -45,6 +46,9 @@ typedef struct BackupCtx {
     TarWriter *tw;
     uint32_t volume; /* number of the open volume, 0 when none is open */
     uint64_t vol_files, vol_entries;
+    size_t vol_first;      /* manifest index of the open volume's first entry */
+    CheckpointWriter *ckw; /* this backup's checkpoint */
+    bool commits;          /* writes are commits (the Hub) */
 
     VolumeInfo *vinfo;
     size_t vcount;
@@ -92,7 +96,7 @@ out:
     return ok || error_prefix(err, "volume %u", b->volume);
 }
 
-static bool backup_volume_close(BackupCtx *b, Error *err)
+static bool backup_volume_close(BackupCtx *b, size_t end, Error *err)
 {
     bool ok = tar_writer_close(b->tw, err);
     tar_writer_free(b->tw);
@@ -109,6 +113,7 @@ static bool backup_volume_close(BackupCtx *b, Error *err)
     v->files = b->vol_files;
     v->entries = b->vol_entries;
     b->uploaded += v->size;
+    checkpoint_volume_done(b->ckw, b->vol_first, end);
     log_debug("volume %s: %llu entries, %llu bytes", v->name, (unsigned long long)v->entries,
               (unsigned long long)v->size);
     return true;
@@ -231,10 +236,13 @@ static bool backup_entries(BackupCtx *b, Error *err)
     char local[PATH_MAX * 2];
     for (size_t i = 0; i < b->cur->count; i++) {
         ManifestEntry *e = &b->cur->entries[i];
-        if (e->ref != b->self_ref)
+        if (e->ref != b->self_ref || (e->flags & ENTRY_ADOPTED))
             continue;
-        if (b->tw == NULL && !backup_volume_open(b, err)) /* opened lazily, when needed */
-            return false;
+        if (b->tw == NULL) { /* opened lazily, when needed */
+            if (!backup_volume_open(b, err))
+                return false;
+            b->vol_first = i;
+        }
         backup_member_name(b, e, member, sizeof(member));
         const char *root = backup_source_path(b, e);
         if (strcmp(e->path, ".") == 0)
@@ -245,6 +253,8 @@ static bool backup_entries(BackupCtx *b, Error *err)
         if (e->type == ENTRY_FILE) {
             if (!backup_file(b, e, local, member, err))
                 return error_prefix(err, "volume %u", b->volume);
+            if (b->vol_files == 1)
+                checkpoint_test_crash("inside", b->volume);
         } else {
             TarMember m = {.name = member,
                            .type = e->type == ENTRY_DIR ? TAR_DIR : TAR_SYMLINK,
@@ -258,10 +268,18 @@ static bool backup_entries(BackupCtx *b, Error *err)
         if (!(e->flags & ENTRY_GONE))
             b->vol_entries++;
         progress_update(&b->progress, b->stored_files, b->stored_bytes);
-        if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size && !backup_volume_close(b, err))
-            return false;
+        if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size) {
+            if (!backup_volume_close(b, i + 1, err) ||
+                !checkpoint_save(b->ckw, b->st, b->commits, false, b->cur, b->self_ref, b->vinfo,
+                                 b->vcount, err))
+                return false;
+            checkpoint_test_crash("volume", b->volume);
+        }
     }
-    if (b->tw != NULL && !backup_volume_close(b, err))
+    /* The last volume is checkpointed too, but not on the Hub (its commit follows at once). */
+    if (b->tw != NULL && (!backup_volume_close(b, b->cur->count, err) ||
+                          (!b->commits && !checkpoint_save(b->ckw, b->st, false, false, b->cur,
+                                                           b->self_ref, b->vinfo, b->vcount, err))))
         return false;
     return true;
 }
@@ -350,37 +368,6 @@ static void backup_cleanup(BackupCtx *b)
     }
 }
 
-/*
- * A source root that disappears is far more often a missing mount or a wrong path than a
- * deliberate deletion; recording it would make the next restore delete the state. So: nothing
- * to back up at all is an error, and a source present in the previous backup but gone now stops
- * the backup until the user confirms with --full.
- */
-static bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev,
-                                 Error *err)
-{
-    if (cur->count == 0)
-        return error_set(err, ERR_FAIL,
-                         "none of the configured sources exists; refusing to "
-                         "record an empty state") ||
-               error_hint(err, "check HFSYNC_SOURCES and that the directories are mounted");
-    for (size_t i = 0; prev != NULL && i < prev->source_count; i++) {
-        const char *name = prev->sources[i];
-        bool configured = false;
-        for (size_t j = 0; j < cfg->source_count && !configured; j++)
-            configured = strcmp(cfg->sources[j].name, name) == 0;
-        if (configured && manifest_find(prev, name, ".") != NULL &&
-            manifest_find(cur, name, ".") == NULL)
-            return error_set(err, ERR_FAIL,
-                             "source '%s' was in the previous backup but its "
-                             "path does not exist now; refusing to record it as deleted",
-                             name) ||
-                   error_hint(err, "if it was removed on purpose, 'hfsync backup --full' starts "
-                                   "a new chain without it");
-    }
-    return true;
-}
-
 static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *name, size_t cap,
                                Error *err)
 {
@@ -400,38 +387,31 @@ static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *nam
     return error_set(err, ERR_FAIL, "cannot find a free backup name");
 }
 
-/* Encryption is never dropped silently: without a password, a backup does not continue (nor
- * replace by an automatic full) an encrypted chain; --full starts an unencrypted one. */
-static bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err)
-{
-    if (prev == NULL || !prev->encrypted || cfg->password != NULL)
-        return true;
-    return error_set(err, ERR_USAGE,
-                     "the latest backup '%s' is encrypted, but no password is set; refusing to "
-                     "back up without encryption",
-                     prev->name) ||
-           error_hint(err, "set HFSYNC_PASSWORD (or HFSYNC_PASSWORD_FILE) to the password of "
-                           "the chain, or run 'hfsync backup --full' to start a new, unencrypted "
-                           "chain");
-}
-
 /* The backup's key, derived while the sources were scanned (`job`). An incremental continues an
  * encrypted chain only under the configured password, and then reuses the chain's key (`reuse`;
  * FORMAT.md §8.2 allows it): one scrypt per run. A password that does not open the chain is a
  * password change: a new chain (*why_full) under a new key. */
 static CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const BackupMeta *prev,
                                     bool reuse, CryptoParams *params, const char **why_full,
-                                    Error *err)
+                                    Checkpoint **ckpt, Error *err)
 {
     CryptoKey *key = key_job_finish(job, params, err);
-    if (key == NULL && reuse && err->code == ERR_USAGE &&
-        str_starts_with(err->msg, "wrong password")) {
+    bool wrong =
+        key == NULL && err->code == ERR_USAGE && str_starts_with(err->msg, "wrong password");
+    if (wrong && (reuse || *ckpt != NULL)) {
         error_clear(err);
-        log_warn("the configured password does not open the latest backup '%s': the password "
-                 "changed, so a new chain starts; older backups restore with their password in "
-                 "HFSYNC_OLD_PASSWORDS_FILE",
-                 prev->name);
-        *why_full = "the password changed";
+        if (reuse) {
+            log_warn("the configured password does not open the latest backup '%s': the password "
+                     "changed, so a new chain starts; older backups restore with their password "
+                     "in HFSYNC_OLD_PASSWORDS_FILE",
+                     prev->name);
+            *why_full = "the password changed";
+        } else {
+            log_info("the password does not open the unfinished backup '%s': not resumed",
+                     checkpoint_name(*ckpt));
+        }
+        checkpoint_free(*ckpt); /* planned as an incremental, or under another key */
+        *ckpt = NULL;
         memset(params, 0, sizeof(*params));
         key = crypto_key_create(cfg->password, params, err);
     }
@@ -468,6 +448,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     KeyJob *key_job = NULL;
     CryptoParams cipher;
     memset(&cipher, 0, sizeof(cipher));
+    Checkpoint *ckpt = NULL;
 
     b.st = storage_open(cfg, &cfg->target, err);
     if (b.st == NULL)
@@ -502,17 +483,21 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         why_full = "encryption was turned on";
     else if (prev->incremental_count >= cfg->max_incrementals)
         why_full = "the chain reached HFSYNC_MAX_INCREMENTALS";
+    /* An unfinished backup of the same plan is resumed (checkpoint.h). */
+    ckpt = checkpoint_find(cfg, b.st, latest, why_full != NULL, cfg->password != NULL, start);
     /* scrypt runs on its own thread while the sources are scanned. */
     bool reuse_key = why_full == NULL && prev->encrypted;
     if (cfg->password != NULL)
-        key_job = key_job_start(cfg->password, reuse_key ? &prev->cipher : NULL);
+        key_job = key_job_start(cfg->password, reuse_key ? &prev->cipher
+                                               : ckpt    ? checkpoint_cipher(ckpt)
+                                                         : NULL);
 
     b.cur = manifest_new("");
     ScanStats scan;
     if (!scan_sources(cfg, b.cur, &scan, err))
         goto out;
     if (key_job != NULL) {
-        key = backup_key_finish(cfg, key_job, prev, reuse_key, &cipher, &why_full, err);
+        key = backup_key_finish(cfg, key_job, prev, reuse_key, &cipher, &why_full, &ckpt, err);
         key_job = NULL;
         if (key == NULL)
             goto out;
@@ -529,8 +514,12 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     bool full = why_full != NULL;
     if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
         goto out;
-    if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
+    if (ckpt != NULL) {
+        snprintf(name, sizeof(name), "%s", checkpoint_name(ckpt));
+        start = checkpoint_started(ckpt);
+    } else if (!backup_unique_name(&b, start, full, name, sizeof(name), err)) {
         goto out;
+    }
     b.name = name;
     free(b.cur->backup);
     b.cur->backup = x_strdup(name);
@@ -547,6 +536,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         ok = true;
         goto out;
     }
+    size_t adopted = ckpt ? checkpoint_adopt(ckpt, b.st, b.cur, b.self_ref, &b.vinfo, &b.vcount,
+                                             &b.stored_files, &b.stored_bytes)
+                          : 0;
+    b.volume = (uint32_t)adopted;
     log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
              full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
              (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
@@ -554,6 +547,11 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
 
     /* Where writes are published by commits (the Hub), everything below is one commit. */
     if (!storage_begin(b.st, err))
+        goto out;
+    b.commits = cfg->target.kind == TARGET_HF;
+    b.ckw = checkpoint_writer_new(cfg, name, latest, full, start, key ? &cipher : NULL, ckpt,
+                                  adopted, b.commits ? cfg->keep.checkpoint_interval_sec : 0);
+    if (!checkpoint_begin(b.ckw, b.st, b.commits, b.cur, b.self_ref, b.vinfo, b.vcount, err))
         goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
@@ -575,7 +573,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.buf = x_malloc(BACKUP_READ_SIZE);
     uint64_t todo_files = 0, todo_bytes = 0;
     for (size_t i = 0; i < b.cur->count; i++)
-        if (b.cur->entries[i].ref == b.self_ref && b.cur->entries[i].type == ENTRY_FILE) {
+        if (b.cur->entries[i].ref == b.self_ref && b.cur->entries[i].type == ENTRY_FILE &&
+            !(b.cur->entries[i].flags & ENTRY_ADOPTED)) {
             todo_files++;
             todo_bytes += b.cur->entries[i].size;
         }
@@ -662,6 +661,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         error_prefix(err, "backup %s", name);
     }
     if (ok) {
+        checkpoint_test_crash("pointer", 1);
+        if (b.commits) /* the checkpoint goes in the backup's own commit */
+            checkpoint_remove(b.ckw, b.st);
         /* Only over the pointer this backup was planned against: two writers never move it
          * over each other unnoticed. */
         ok = pointer_write_if(b.st, meta_path,
@@ -701,6 +703,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (!ok)
         goto out;
     committed = true; /* the pointer names it: nothing to clean up */
+    if (!b.commits)
+        checkpoint_remove(b.ckw, b.st);
 
     res->created = true;
     snprintf(res->name, sizeof(res->name), "%s", name);
@@ -723,8 +727,11 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
 out:
     if (!ok && !committed) {
         storage_abort(b.st);
+        checkpoint_remove(b.ckw, b.st); /* first: it must never list a volume that is gone */
         backup_cleanup(&b);
     }
+    checkpoint_writer_free(b.ckw);
+    checkpoint_free(ckpt);
     for (size_t i = 0; i < b.written_count; i++)
         free(b.written[i]);
     free(b.written);

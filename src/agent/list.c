@@ -50,6 +50,8 @@ bool list_run(const Config *cfg, bool json, Error *err)
             cJSON_AddNumberToObject(o, "file_count", (double)m->file_count);
             cJSON_AddNumberToObject(o, "size", (double)m->archive_size);
             cJSON_AddNumberToObject(o, "volumes", (double)m->volume_count);
+            if (m->native) /* what its run sent (less than size when it resumed another) */
+                cJSON_AddNumberToObject(o, "uploaded", (double)m->bytes_uploaded);
             cJSON_AddStringToObject(o, "format", m->native ? "hfsync" : "seed");
             cJSON_AddBoolToObject(o, "encrypted", m->encrypted);
             cJSON_AddBoolToObject(o, "latest", latest && strcmp(latest, m->path) == 0);

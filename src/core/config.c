@@ -625,6 +625,7 @@ static const struct {
     {"HFSYNC_KEEP_MONTHLY", NULL, "3", config_set_keep_monthly},
     {"HFSYNC_KEEP_WITHIN", NULL, "0", config_set_keep_within},
     {"HFSYNC_STALE_AFTER", NULL, "24h", config_set_stale_after},
+    {"HFSYNC_CHECKPOINT_INTERVAL", NULL, "300", config_set_checkpoint_interval},
     {"HFSYNC_PRUNE", NULL, "auto", config_set_prune},
     {"HFSYNC_PRUNE_MAX", NULL, "100", config_set_prune_max},
     {"HFSYNC_TEST_NOW", NULL, NULL, config_set_test_now},

@@ -156,6 +156,8 @@ bool config_set_keep_monthly(Config *cfg, const Loader *ld, const char *name, co
                              Error *err);
 bool config_set_keep_within(Config *cfg, const Loader *ld, const char *name, const char *value,
                             Error *err);
+bool config_set_checkpoint_interval(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err);
 bool config_set_stale_after(Config *cfg, const Loader *ld, const char *name, const char *value,
                             Error *err);
 bool config_set_prune(Config *cfg, const Loader *ld, const char *name, const char *value,

@@ -81,6 +81,14 @@ bool config_set_stale_after(Config *cfg, const Loader *ld, const char *name, con
                                "1m to 366d", err);
 }
 
+bool config_set_checkpoint_interval(Config *cfg, const Loader *ld, const char *name,
+                                    const char *value, Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->keep.checkpoint_interval_sec, name, value, 0, 86400,
+                               "0 (after every volume) to 1d", err);
+}
+
 bool config_set_prune(Config *cfg, const Loader *ld, const char *name, const char *value,
                       Error *err)
 {

@@ -2,13 +2,16 @@
 #include "hfsync/lease.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hfsync/log.h"
 #include "hfsync/util.h"
 #include "hfsync/version.h"
 
@@ -17,6 +20,34 @@
 bool lease_supported(const Target *target)
 {
     return target->kind == TARGET_FILE || target->kind == TARGET_MEM || target->kind == TARGET_S3;
+}
+
+/* This process's kernel boot id and pid namespace; "" when unknown (then no lease is ever
+ * judged gone by its pid). */
+static void lease_pid_ns(char *out, size_t cap)
+{
+    out[0] = '\0';
+    char boot[64] = "", ns[32] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        if (fgets(boot, sizeof(boot), f) == NULL)
+            boot[0] = '\0';
+        fclose(f);
+    }
+    boot[strcspn(boot, "\n")] = '\0';
+    ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+    if (n > 0 && boot[0] != '\0') {
+        ns[n] = '\0';
+        snprintf(out, cap, "%s/%s", boot, ns);
+    }
+}
+
+bool lease_holder_gone(const Lease *l)
+{
+    char here[sizeof(l->pid_ns)];
+    lease_pid_ns(here, sizeof(here));
+    return here[0] != '\0' && strcmp(here, l->pid_ns) == 0 && l->pid > 0 &&
+           kill((pid_t)l->pid, 0) != 0 && errno == ESRCH;
 }
 
 void lease_init(Lease *l, const char *mode)
@@ -35,6 +66,7 @@ void lease_init(Lease *l, const char *mode)
     l->host[sizeof(l->host) - 1] = '\0';
     snprintf(l->mode, sizeof(l->mode), "%s", mode);
     l->pid = (long)getpid();
+    lease_pid_ns(l->pid_ns, sizeof(l->pid_ns));
 }
 
 bool lease_live(const Lease *l, int64_t now)
@@ -52,6 +84,8 @@ char *lease_to_json(const Lease *l)
     cJSON_AddStringToObject(o, "owner", l->owner);
     cJSON_AddStringToObject(o, "host", l->host);
     cJSON_AddNumberToObject(o, "pid", (double)l->pid);
+    if (l->pid_ns[0] != '\0')
+        cJSON_AddStringToObject(o, "pid_ns", l->pid_ns);
     cJSON_AddStringToObject(o, "mode", l->mode);
     cJSON_AddStringToObject(o, "acquired_at_utc", acquired);
     cJSON_AddStringToObject(o, "renewed_at_utc", renewed);
@@ -106,6 +140,7 @@ static bool lease_read_tagged(Storage *st, Lease *out, bool *found, char **tag, 
         lease_copy_str(out->owner, sizeof(out->owner), o, "owner");
         lease_copy_str(out->host, sizeof(out->host), o, "host");
         lease_copy_str(out->mode, sizeof(out->mode), o, "mode");
+        lease_copy_str(out->pid_ns, sizeof(out->pid_ns), o, "pid_ns");
         out->pid = cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0;
         out->expires = (int64_t)expires->valuedouble;
         const cJSON *acq = cJSON_GetObjectItemCaseSensitive(o, "acquired_at_utc");
@@ -149,8 +184,14 @@ bool lease_take(Storage *st, Lease *mine, const LeaseOpts *opts, bool *won, Leas
         return false;
     bool ours = found && strcmp(holder->owner, mine->owner) == 0;
     if (found && !ours && lease_live(holder, opts->now)) {
-        free(tag);
-        return true;
+        if (!lease_holder_gone(holder)) {
+            free(tag);
+            return true;
+        }
+        char text[300];
+        lease_holder(holder, text, sizeof(text));
+        log_info("the lease of %s is left by a process that no longer runs here; taking it over",
+                 text);
     }
     /* A renewal of a lease still found in place needs no confirmation; anything else (ours
      * vanished, or someone else's expired) is a new acquisition that may race another writer. */

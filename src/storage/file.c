@@ -85,6 +85,23 @@ static void file_write_free(Sink *sink)
 
 static const SinkOps file_write_ops = {file_write_write, file_write_finish, file_write_free};
 
+/* Temporary files of earlier writes of the same object that never finished (a writer killed
+ * half-way; one writer at a time holds the target): they would only take space. */
+static void file_sweep_tmp(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    char *want = str_printf(".%s.tmp-", base);
+    size_t n = strlen(want);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, want, n) == 0 && strlen(de->d_name) == n + 6)
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+    free(want);
+}
+
 static Sink *file_write_open(Storage *st, const char *path, Error *err)
 {
     FileStorage *fs = (FileStorage *)st;
@@ -97,6 +114,7 @@ static Sink *file_write_open(Storage *st, const char *path, Error *err)
         free(final);
         return NULL;
     }
+    file_sweep_tmp(dir, slash + 1);
     char *tmp = str_printf("%s/.%s.tmp-XXXXXX", dir, slash + 1);
     free(dir);
     int fd = mkostemp(tmp, O_CLOEXEC);

@@ -1,0 +1,94 @@
+/*
+ * Checkpoints of a backup in progress (docs/FORMAT.md §10): `<prefix>/<name>.checkpoint.json` on
+ * the target records the backup's plan (its name, the backup it continues, when it started, its
+ * key parameters) and every volume finished so far with the entries it holds. A backup killed
+ * half-way leaves it behind; the next backup that makes the same plan (same parent, same kind)
+ * resumes it: it keeps the name and adopts the leading volumes whose entries are all still to be
+ * stored, unchanged, and writes only the rest. Resuming is an optimisation: a checkpoint that
+ * cannot be read or does not fit is ignored (and removed by prune once stale).
+ *
+ * On file and S3 targets the checkpoint is rewritten after every volume. On the Hub each write
+ * is a commit (with the volumes finished so far), so it is written at most once per
+ * HFSYNC_CHECKPOINT_INTERVAL, and only while the backup runs.
+ */
+#ifndef HFSYNC_AGENT_CHECKPOINT_H
+#define HFSYNC_AGENT_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hfsync/config.h"
+#include "hfsync/crypto.h"
+#include "hfsync/manifest.h"
+#include "hfsync/meta.h"
+#include "hfsync/storage.h"
+
+#define CHECKPOINT_SUFFIX ".checkpoint.json"
+
+/* Entries stored by an adopted volume of a resumed backup (not written again). */
+#define ENTRY_ADOPTED 16
+
+typedef struct Checkpoint Checkpoint;
+
+/* The newest checkpoint on the target that this backup can resume: planned as a full or not
+ * as `full` says while the pointer named `latest` (a .meta.json path, NULL: no pointer) as it
+ * still does — so it was never published, whether or not its .meta.json was written — started
+ * less than HFSYNC_STALE_AFTER before `now`, with a key when `encrypted`. NULL when there is
+ * none; reading errors are logged, never fatal. */
+Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, bool full,
+                            bool encrypted, int64_t now);
+void checkpoint_free(Checkpoint *c);
+
+const char *checkpoint_name(const Checkpoint *c);
+int64_t checkpoint_started(const Checkpoint *c);
+/* The key parameters of an encrypted checkpoint, NULL when it is not encrypted. */
+const CryptoParams *checkpoint_cipher(const Checkpoint *c);
+
+/* Adopt the checkpoint's leading volumes (each present on `st` with its recorded size) whose every
+ * entry `cur` still stores in this backup (ref `self`) unchanged: those entries get their hash and
+ * volume and ENTRY_ADOPTED, and the volumes are appended to *vinfo / *vcount (names owned by the
+ * caller). Adds the files and bytes adopted to *files / *bytes. Returns the number of volumes
+ * adopted. */
+size_t checkpoint_adopt(const Checkpoint *c, Storage *st, Manifest *cur, uint16_t self,
+                        VolumeInfo **vinfo, size_t *vcount, uint64_t *files, uint64_t *bytes);
+
+/* Writing the checkpoint of a running backup. */
+typedef struct CheckpointWriter CheckpointWriter;
+
+/* `resumed` (may be NULL): the checkpoint this backup resumes; its adopted volumes' entries are
+ * copied from it. `interval_sec`: the least time between two writes (0: after every volume). */
+CheckpointWriter *checkpoint_writer_new(const Config *cfg, const char *name, const char *latest,
+                                        bool full, int64_t started, const CryptoParams *cipher,
+                                        const Checkpoint *resumed, size_t adopted,
+                                        int64_t interval_sec);
+void checkpoint_writer_free(CheckpointWriter *w);
+/* Volume `vinfo[vcount-1]` was finished; it holds the entries of `cur` in [first, end) that ref
+ * `self` (but not those gone or adopted). */
+void checkpoint_volume_done(CheckpointWriter *w, size_t first, size_t end);
+/* Whether a write is due (the interval passed since the last one; always with interval 0). */
+bool checkpoint_due(const CheckpointWriter *w);
+/* Write the checkpoint at `path` (checkpoint_path) on `st`, with every volume done so far. */
+bool checkpoint_write(CheckpointWriter *w, Storage *st, const Manifest *cur, uint16_t self,
+                      const VolumeInfo *vinfo, size_t vcount, Error *err);
+/* Before the first volume of a resumed backup: where volumes the checkpoint lists are about to be
+ * written again, rewrite it without them. */
+bool checkpoint_begin(CheckpointWriter *w, Storage *st, bool commits, const Manifest *cur,
+                      uint16_t self, const VolumeInfo *vinfo, size_t vcount, Error *err);
+/* checkpoint_write when it is due (or `force`). Where writes are commits (`commits`: the Hub),
+ * the checkpoint is committed with the volumes staged so far and a new transaction begins. */
+bool checkpoint_save(CheckpointWriter *w, Storage *st, bool commits, bool force,
+                     const Manifest *cur, uint16_t self, const VolumeInfo *vinfo, size_t vcount,
+                     Error *err);
+/* The backup is published (or, inside its transaction, about to be): its checkpoint, if one
+ * was written or resumed, is deleted. Best effort: prune removes a left-over one. */
+void checkpoint_remove(CheckpointWriter *w, Storage *st);
+/* The checkpoint's target-relative path; caller frees. */
+char *checkpoint_path(const Config *cfg, const char *name);
+
+/* Test hook: HFSYNC_TEST_CRASH=<point>[:<n>] kills this process with SIGKILL when the backup
+ * reaches `point` (for the n-th time): "volume" (a volume finished and checkpointed), "inside"
+ * (the first file of volume n written into it), "pointer" (just before the pointer is written). */
+void checkpoint_test_crash(const char *point, uint64_t n);
+
+#endif
