@@ -134,9 +134,10 @@ int agent_run(const Config *cfg, const AgentOpts *opts);
  *
  * Retention (retention.h) applied to the target: the chains the rules do not keep are deleted,
  * and so are the objects of backups that never completed (no .meta.json) once their name is older
- * than HFSYNC_STALE_AFTER, and leftover checkpoints as old. Never while another writer's lease is
- * live. Deletions go newest to oldest within a chain, every .meta.json before any other object,
- * so an interrupted prune leaves whole, shorter chains; at most HFSYNC_PRUNE_MAX backups per run.
+ * than HFSYNC_STALE_AFTER, and leftover checkpoints as old; S3 multipart uploads left unfinished
+ * that long ago are aborted. Never while another writer's lease is live. Deletions go newest to
+ * oldest within a chain, every .meta.json before any other object, so an interrupted prune leaves
+ * whole, shorter chains; at most HFSYNC_PRUNE_MAX backups per run.
  * On the Hub they are one commit, followed by a squash as HFSYNC_HF_SQUASH says.
  */
 
@@ -154,7 +155,8 @@ typedef struct PruneResult {
     size_t incomplete_deleted;                  /* backups that never completed */
     size_t objects_deleted;
     uint64_t bytes_deleted;
-    bool limited; /* HFSYNC_PRUNE_MAX left work for the next run */
+    bool limited;           /* HFSYNC_PRUNE_MAX left work for the next run */
+    size_t uploads_aborted; /* multipart uploads left by a crashed writer, aborted */
 } PruneResult;
 
 /* The prune itself, without this machine's lock or the lease (the caller holds them). */

@@ -63,6 +63,8 @@ typedef struct RetryConfig {
     int64_t base_ms;   /* HFSYNC_RETRY_BASE, first backoff cap, default 1 s */
     int64_t cap_ms;    /* HFSYNC_RETRY_CAP, largest backoff, default 30 s */
     int64_t budget_ms; /* HFSYNC_RETRY_BUDGET, total time for one operation, default 300 s */
+    int64_t stall_sec; /* HFSYNC_STALL_TIMEOUT: a transfer under 1 KiB/s this long is cut (and
+                          retried), default 60 s */
 } RetryConfig;
 
 /* Hub settings (README "Hugging Face Hub"). The token is a secret: never logged. */

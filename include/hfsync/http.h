@@ -8,8 +8,10 @@
  * transfer) return false with ERR_NET and `retryable` set; an HTTP error status is not a
  * transport failure: the caller reads resp->status.
  *
- * Retries are data (HttpRetry) and one loop (http_retry_next) that every backend uses: it says
- * whether to try again and how long to wait, honouring Retry-After and the Hub's RateLimit header.
+ * Retries are data (HttpRetry) and one loop step (http_attempt_retry, src/http/retry.c) that
+ * every backend uses: it says whether to try again and how long to wait, honouring Retry-After
+ * and the Hub's RateLimit header; its clock, sleep and jitter can be replaced by tests.
+ * HttpSettings.stall_timeout_sec (HFSYNC_STALL_TIMEOUT) cuts a transfer that stopped moving.
  *
  * http_get_reader() streams a GET as a pull Reader and resumes a broken download with a Range
  * request from the last byte received.
@@ -92,6 +94,18 @@ typedef struct HttpRetry {
 
 /* Whether an HTTP status is worth retrying (408, 429, 500, 502, 503, 504). */
 bool http_status_retryable(long status);
+/* Whether a failure may be retried: err->retryable, except that integrity failures (ERR_CORRUPT,
+ * ERR_UNSAFE) and quota messages (http_quota_message) never are. */
+bool http_error_retryable(const Error *err);
+/* Whether a server's message says a quota is used up ("You have exceeded our hourly quotas for
+ * action: commit"): waiting seconds will not help, the operation ends. */
+bool http_quota_message(const char *text);
+
+/* Capped exponential backoff with full jitter. The cap before retry `attempt` (1: after the
+ * first attempt) is base_ms doubled for each earlier retry, at most cap_ms; the wait is `random`
+ * mapped uniformly into [0, cap]. */
+int64_t http_backoff_cap_ms(const HttpRetry *policy, int attempt);
+int64_t http_backoff_ms(const HttpRetry *policy, int attempt, uint64_t random);
 
 /* State of one operation's attempts. */
 typedef struct HttpAttempt {
@@ -104,16 +118,28 @@ typedef struct HttpAttempt {
 void http_attempt_begin(HttpAttempt *a, const HttpRetry *policy);
 /*
  * After a failed attempt described by `err` (retryable or not) and the response headers (may be
- * NULL): when another attempt is allowed, logs one line (`what`, the reason, try n of m, wait),
- * sleeps and returns true. Otherwise returns false and leaves err saying why no retry happens
- * (a wait beyond the budget is reported with when to expect success).
+ * NULL): when another attempt is allowed, logs one line ("retry: <what>: <reason>; try n of m in
+ * w s"), sleeps and returns true. Otherwise returns false and leaves err saying why no retry
+ * happens, named after `what`: "(gave up after n tries)", or, for a wait beyond the budget or a
+ * quota message, a hint saying when to expect success.
  */
 bool http_attempt_retry(HttpAttempt *a, const char *what, const HttpHeaders *resp_headers,
                         Error *err);
 
-/* Seconds to wait from a Retry-After (seconds or HTTP date) or RateLimit ("…;r=0;t=N") header;
- * -1 when neither says. */
+/* Milliseconds to wait from a Retry-After (seconds or HTTP date) or RateLimit ("…;r=0;t=N")
+ * header; -1 when neither says. The _at form takes the current time (epoch seconds) for dates. */
 int64_t http_retry_after_ms(const HttpHeaders *resp_headers);
+int64_t http_retry_after_ms_at(const HttpHeaders *resp_headers, int64_t now_sec);
+
+/* Test hook: the monotonic clock, the sleep and the jitter source of the retry loop (NULL
+ * members, or a NULL clock: the real ones). The struct must outlive its use. */
+typedef struct HttpRetryClock {
+    int64_t (*now_ns)(void *ctx);
+    void (*sleep_ms)(void *ctx, int64_t ms);
+    uint64_t (*random)(void *ctx);
+    void *ctx;
+} HttpRetryClock;
+void http_retry_set_clock(const HttpRetryClock *clock);
 
 /* Process-wide count of retries (for the run summary). */
 uint64_t http_retry_count(void);

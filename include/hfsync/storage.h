@@ -78,6 +78,25 @@ void storage_abort(Storage *st);
  * files in the history: super-squash). `reason` is logged. True with nothing done elsewhere. */
 bool storage_reclaim(Storage *st, const char *reason, Error *err);
 
+/*
+ * Uploads started and never finished: an S3 multipart upload whose writer crashed keeps its parts
+ * (and their cost) until someone aborts it. storage_list_uploads() reports those whose object
+ * path starts with `prefix`; where the target has no such thing (file://, mem://, the Hub) or the
+ * service does not list them (ListMultipartUploads answered NotImplemented), it reports nothing
+ * and sets *supported to false. storage_abort_upload() aborts one (its parts are deleted); one
+ * that is already gone is not an error.
+ */
+typedef struct StorageUpload {
+    const char *path; /* target-relative path of the object it would make */
+    const char *id;   /* the service's upload id */
+    int64_t started;  /* epoch seconds, -1 when the service did not say */
+} StorageUpload;
+typedef void (*StorageUploadFn)(const StorageUpload *upload, void *ctx);
+
+bool storage_list_uploads(Storage *st, const char *prefix, StorageUploadFn fn, void *ctx,
+                          bool *supported, Error *err);
+bool storage_abort_upload(Storage *st, const char *path, const char *upload_id, Error *err);
+
 /* In-memory backend for unit tests: objects live as long as the process, per `name`. */
 Storage *storage_mem_open(const char *name);
 /* Test hook: direct access to a mem object's bytes (NULL when missing). */

@@ -155,6 +155,8 @@ bool prune_run(const Config *cfg, const PruneOpts *opts, PruneResult *res, Error
         res->limited = p.limited;
         if (!opts->dry_run)
             ok = prune_apply(&p, opts->quiet, res, err);
+        if (ok)
+            prune_uploads(&p, opts->dry_run, opts->quiet, res);
     }
     prune_free(&p);
     storage_free(p.st);

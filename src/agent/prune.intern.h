@@ -2,8 +2,8 @@
  * Prune internals shared by its files: prune_plan.c reads the target and decides (listing,
  * grouping objects into backups and backups into chains, retention, stale objects, the
  * HFSYNC_PRUNE_MAX budget), with prune_cache.c's local copy of the metadata; prune_print.c writes
- * the plan for people; prune.c carries the plan
- * out (ordering, batching, the commit) and holds the entry points.
+ * the plan for people; prune.c carries the plan out (ordering, batching, the commit) and holds the
+ * entry points; prune_uploads.c aborts multipart uploads left by crashed writers.
  *
  * A Prune owns everything in it; prune_free() releases it all.
  */
@@ -105,6 +105,10 @@ bool prune_plan(Prune *p, const char *owner, Error *err);
  * `to_log` the lines go to the log (only what is deleted at info level). */
 void prune_print(const Prune *p, bool dry_run, bool to_log);
 void prune_free(Prune *p);
+/* Unfinished multipart uploads under the prefix (prune_uploads.c): those started more than
+ * HFSYNC_STALE_AFTER before p->now are aborted (listed only, with `dry_run`); nothing while
+ * another writer's lease is live. Never fails the prune: problems are logged. */
+void prune_uploads(const Prune *p, bool dry_run, bool to_log, PruneResult *res);
 
 /* Whether member `i` (0: the oldest) of chain `c` is deleted by this run: the newest
  * c->delete_count members are. */

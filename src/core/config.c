@@ -596,6 +596,7 @@ static const struct {
     {"HFSYNC_RETRY_BASE", NULL, "1", config_set_retry_base},
     {"HFSYNC_RETRY_CAP", NULL, "30", config_set_retry_cap},
     {"HFSYNC_RETRY_BUDGET", NULL, "300", config_set_retry_budget},
+    {"HFSYNC_STALL_TIMEOUT", NULL, "60", config_set_stall_timeout},
     {"HFSYNC_HF_TOKEN", "HF_TOKEN", NULL, config_set_hf_token},
     {"HFSYNC_HF_ENDPOINT", "HF_ENDPOINT", "https://huggingface.co", config_set_hf_endpoint},
     {"HFSYNC_HF_PRIVATE", "OPENCLAW_BACKUP_PRIVATE", "true", config_set_hf_private},

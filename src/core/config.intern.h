@@ -95,6 +95,8 @@ bool config_set_retry_cap(Config *cfg, const Loader *ld, const char *name, const
                           Error *err);
 bool config_set_retry_budget(Config *cfg, const Loader *ld, const char *name, const char *value,
                              Error *err);
+bool config_set_stall_timeout(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
 bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name, const char *value,
                                Error *err);
 bool config_set_restore_failure(Config *cfg, const Loader *ld, const char *name, const char *value,

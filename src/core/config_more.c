@@ -197,6 +197,13 @@ bool config_set_retry_budget(Config *cfg, const Loader *ld, const char *name, co
     return config_set_ms(&cfg->retry.budget_ms, name, value, 1, 86400, "1s to 1d", err);
 }
 
+bool config_set_stall_timeout(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err)
+{
+    (void)ld;
+    return config_set_duration(&cfg->retry.stall_sec, name, value, 1, 3600, "1s to 1h", err);
+}
+
 /* ---- the agent ---- */
 
 bool config_set_restore_policy(Config *cfg, const Loader *ld, const char *name, const char *value,

@@ -8,7 +8,6 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +23,6 @@
 #define HTTP_ERROR_BODY_MAX (64u << 10)
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
-static atomic_uint_fast64_t http_retries;
 
 static void http_global_init(void)
 {
@@ -375,109 +373,6 @@ void http_response_free(HttpResponse *resp)
     resp->body_size = 0;
 }
 
-/* --- retry policy ------------------------------------------------------------------------- */
-
-bool http_status_retryable(long status)
-{
-    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-           status == 504;
-}
-
-uint64_t http_retry_count(void)
-{
-    return atomic_load(&http_retries);
-}
-
-int64_t http_retry_after_ms(const HttpHeaders *hd)
-{
-    const char *v = http_headers_get(hd, "Retry-After");
-    if (v != NULL) {
-        char *end = NULL;
-        long long sec = strtoll(v, &end, 10);
-        if (end != v && (*end == '\0' || *end == ' ') && sec >= 0)
-            return sec * 1000;
-        time_t when = curl_getdate(v, NULL);
-        if (when > 0) {
-            int64_t d = ((int64_t)when - time_now_ns() / 1000000000) * 1000;
-            return d > 0 ? d : 0;
-        }
-    }
-    /* The Hub: RateLimit: "api";r=0;t=55 — t is the seconds until the window resets. */
-    v = http_headers_get(hd, "RateLimit");
-    if (v != NULL) {
-        const char *r = strstr(v, ";r=");
-        const char *t = strstr(v, ";t=");
-        if (t != NULL && (r == NULL || atoll(r + 3) == 0))
-            return atoll(t + 3) * 1000;
-    }
-    return -1;
-}
-
-void http_attempt_begin(HttpAttempt *a, const HttpRetry *policy)
-{
-    static const HttpRetry defaults = HTTP_RETRY_DEFAULT;
-    memset(a, 0, sizeof(*a));
-    a->policy = policy != NULL ? policy : &defaults;
-    a->attempt = 1;
-    a->start_ns = time_monotonic_ns();
-}
-
-static uint64_t http_random(void)
-{
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = (uint64_t)time_now_ns() ^ ((uint64_t)(uintptr_t)&state << 17) ^ 0x9e3779b97f4a7c15u;
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
-bool http_attempt_retry(HttpAttempt *a, const char *what, const HttpHeaders *hd, Error *err)
-{
-    const HttpRetry *p = a->policy;
-    if (!err->retryable)
-        return false;
-    int64_t elapsed_ms = (time_monotonic_ns() - a->start_ns) / 1000000;
-    int64_t left_ms = p->budget_ms - elapsed_ms;
-    int64_t wait_ms = http_retry_after_ms(hd);
-    bool told = wait_ms >= 0;
-    if (!told) {
-        /* Capped exponential backoff with full jitter. */
-        int64_t cap = p->base_ms;
-        for (int i = 1; i < a->attempt && cap < p->cap_ms; i++)
-            cap *= 2;
-        if (cap > p->cap_ms)
-            cap = p->cap_ms;
-        wait_ms = cap > 0 ? (int64_t)(http_random() % (uint64_t)(cap + 1)) : 0;
-    }
-    if (a->attempt >= p->tries) {
-        error_prefix(err, "%s: gave up after %d tries", what, a->attempt);
-        return false;
-    }
-    if (wait_ms > left_ms) {
-        error_prefix(err, "%s", what);
-        if (told)
-            error_hint(err,
-                       "the server asks to wait %lld s, more than the %lld s left for this "
-                       "operation; expect success after that",
-                       (long long)(wait_ms / 1000), (long long)(left_ms > 0 ? left_ms / 1000 : 0));
-        return false;
-    }
-    log_warn("retry: %s: %s; try %d of %d in %.1f s", what, err->msg, a->attempt + 1, p->tries,
-             (double)wait_ms / 1000.0);
-    if (wait_ms > 0) {
-        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) != 0)
-            ;
-    }
-    a->attempt++;
-    a->retries++;
-    atomic_fetch_add(&http_retries, 1);
-    error_clear(err);
-    return true;
-}
-
 int64_t http_parse_date(const char *text)
 {
     time_t t = curl_getdate(text, NULL);
@@ -711,8 +606,10 @@ static ssize_t get_read(Reader *reader, uint8_t *buf, size_t cap, Error *err)
         }
         HttpHeaders hd = g->resp.headers;
         g->resp.headers = (HttpHeaders){0};
-        bool again = http_attempt_retry(&g->attempt, where, &hd, err);
+        char *what = str_printf("GET %s", where);
+        bool again = http_attempt_retry(&g->attempt, what, &hd, err);
         http_headers_free(&hd);
+        free(what);
         free(where);
         if (!again || !get_start(g, err)) {
             get_stop(g);

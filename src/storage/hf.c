@@ -637,6 +637,7 @@ Storage *storage_hf_open(const Config *cfg, const Target *target, Error *err)
     h->cache_dir = cfg != NULL && cfg->cache_dir != NULL ? x_strdup(cfg->cache_dir) : NULL;
     h->ca_bundle = cfg != NULL && cfg->ca_bundle != NULL ? x_strdup(cfg->ca_bundle) : NULL;
     h->hs.ca_bundle = h->ca_bundle;
+    h->hs.stall_timeout_sec = cfg != NULL ? (long)cfg->retry.stall_sec : 0;
     h->retry = (HttpRetry)HTTP_RETRY_DEFAULT;
     if (cfg != NULL && cfg->retry.tries > 0)
         h->retry = (HttpRetry){cfg->retry.tries, cfg->retry.base_ms, cfg->retry.cap_ms,

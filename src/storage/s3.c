@@ -33,22 +33,57 @@ char *s3_where(const S3 *s, const char *key)
     return str_printf("s3://%s/%s", s->bucket, key != NULL ? key : "");
 }
 
+char *s3_what(const S3 *s, const char *op, const char *key, int part)
+{
+    char *where = s3_where(s, key);
+    char *what = part > 0 ? str_printf("S3 %s %s part %d", op, where, part)
+                          : str_printf("S3 %s %s", op, where);
+    free(where);
+    return what;
+}
+
+bool s3_code_retryable(const char *code)
+{
+    /* S3's own (reference/s3-api.md §4.2) and the throttling codes S3-compatible services
+     * answer with (botocore's standard retry mode, §4.3). */
+    static const char *const codes[] = {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "BandwidthLimitExceeded",
+        "RequestLimitExceeded",
+    };
+    for (size_t i = 0; code != NULL && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Turn an S3 error answer into err: operation, bucket and key, the server's code and message. */
-void s3_error(const S3 *s, const char *op, const char *key, const HttpResponse *resp, Error *err)
+void s3_error(const S3 *s, const char *op, const char *key, int part, const HttpResponse *resp,
+              Error *err)
 {
     const char *b = resp->body != NULL ? resp->body : "";
     const char *end = b + resp->body_size;
     char *code = s3_xml_get(b, end, "Code", NULL);
     char *message = s3_xml_get(b, end, "Message", NULL);
     char *where = s3_where(s, key);
+    char *what = s3_what(s, op, key, part);
     long st = resp->status;
     if (code == NULL) /* HEAD answers carry no body */
         code = x_strdup(st == 404 ? "NotFound" : st == 403 ? "Forbidden" : "HTTP error");
-    error_set(err, ERR_NET, "S3 %s %s: %s%s%s (HTTP %ld)", op, where, code, message ? ": " : "",
+    error_set(err, ERR_NET, "%s: %s%s%s (HTTP %ld)", what, code, message ? ": " : "",
               message ? message : "", st);
+    free(what);
     err->http_status = (int)st;
-    err->retryable = http_status_retryable(st) || strcmp(code, "SlowDown") == 0 ||
-                     strcmp(code, "RequestTimeout") == 0 || strcmp(code, "InternalError") == 0;
+    err->retryable = http_status_retryable(st) || s3_code_retryable(code);
     if (strcmp(code, "NoSuchKey") == 0 || (st == 404 && strcmp(code, "NotFound") == 0)) {
         err->code = ERR_NOT_FOUND;
     } else if (strcmp(code, "NoSuchBucket") == 0) {
@@ -151,8 +186,7 @@ bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err)
         payload = hash;
     }
     char *path = s3_path(s, c->key);
-    char *where = s3_where(s, c->key);
-    char *what = str_printf("S3 %s %s", c->op, where);
+    char *what = s3_what(s, c->op, c->key, c->part);
     HttpAttempt at;
     http_attempt_begin(&at, &s->retry);
     bool skew_retried = false;
@@ -181,10 +215,10 @@ bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err)
                 ok = true;
                 break;
             }
-            s3_error(s, c->op, c->key, resp, err);
+            s3_error(s, c->op, c->key, c->part, resp, err);
             err->retryable = true; /* InternalError and the like while assembling the object */
         } else if (sent) {
-            s3_error(s, c->op, c->key, resp, err);
+            s3_error(s, c->op, c->key, c->part, resp, err);
             if (s3_clock_error(resp) && !skew_retried && s3_learn_skew(s, resp)) {
                 skew_retried = true;
                 continue;
@@ -196,7 +230,6 @@ bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err)
             break;
     }
     free(what);
-    free(where);
     free(path);
     return ok;
 }
@@ -460,7 +493,7 @@ static bool s3_read_prepare(void *ctx, const char *method, const char *url, Http
 static void s3_read_fail(void *ctx, const HttpResponse *resp, Error *err)
 {
     S3Read *r = ctx;
-    s3_error(r->s, "GetObject", r->key, resp, err);
+    s3_error(r->s, "GetObject", r->key, 0, resp, err);
     /* As in s3_call: the next attempt is signed with the server's time. A second refusal with
      * the same offset learns nothing new and is not retried. */
     if (s3_clock_error(resp) && s3_learn_skew(r->s, resp))
@@ -537,6 +570,8 @@ static const StorageDriver s3_driver = {
     .remove_many = s3_remove_many,
     .get_tagged = s3_get_tagged,
     .put_if = s3_put_if,
+    .list_uploads = s3_list_uploads,
+    .abort_upload = s3_abort_upload,
     .describe = s3_describe,
     .free = s3_free,
 };
@@ -588,6 +623,7 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     s->sig = sigv4_new(&creds, region, "s3", err);
     s->ca_bundle = cfg != NULL && cfg->ca_bundle != NULL ? x_strdup(cfg->ca_bundle) : NULL;
     s->hs.ca_bundle = s->ca_bundle;
+    s->hs.stall_timeout_sec = cfg != NULL ? (long)cfg->retry.stall_sec : 0;
     s->retry = (HttpRetry)HTTP_RETRY_DEFAULT;
     if (cfg != NULL && cfg->retry.tries > 0)
         s->retry = (HttpRetry){cfg->retry.tries, cfg->retry.base_ms, cfg->retry.cap_ms,

@@ -1,7 +1,7 @@
 /*
  * Internals of the s3:// backend shared by its files: s3.c (requests, reads, listing, deletes,
- * the driver), s3_write.c (PutObject and multipart uploads) and s3_xml.c (the few XML elements
- * S3 answers carry).
+ * the driver), s3_write.c (PutObject and multipart uploads), s3_uploads.c (listing and aborting
+ * multipart uploads left unfinished) and s3_xml.c (the few XML elements S3 answers carry).
  */
 #ifndef HFSYNC_S3_INTERN_H
 #define HFSYNC_S3_INTERN_H
@@ -42,6 +42,7 @@ typedef struct S3Call {
     const char *op; /* "PutObject", for messages */
     const char *method;
     const char *key; /* full key, or NULL for a bucket request */
+    int part;        /* UploadPart's part number, for messages; 0: none */
     const SigV4Param *query;
     size_t query_count;
     const SigV4Header *headers;
@@ -57,13 +58,26 @@ typedef struct S3Call {
 char *s3_key(const S3 *s, const char *path);  /* target-relative path -> full key */
 char *s3_path(const S3 *s, const char *key);  /* encoded request path of a key (NULL: bucket) */
 char *s3_where(const S3 *s, const char *key); /* "s3://bucket/key", for messages */
-void s3_error(const S3 *s, const char *op, const char *key, const HttpResponse *resp, Error *err);
+/* "S3 UploadPart s3://bucket/key part 3": what a request is, for messages and retry lines. */
+char *s3_what(const S3 *s, const char *op, const char *key, int part);
+/* Whether an S3 error code names a transient failure (SlowDown, RequestTimeout, InternalError and
+ * their kin, reference/s3-api.md §4.2-4.3); the HTTP status is judged apart. */
+bool s3_code_retryable(const char *code);
+/* An S3 error answer as err: "<s3_what>: <Code>: <Message> (HTTP n)", its ErrorCode, whether it
+ * is worth a retry, and a hint for the usual configuration mistakes. */
+void s3_error(const S3 *s, const char *op, const char *key, int part, const HttpResponse *resp,
+              Error *err);
 /* Sign and send with the retry policy, re-signed every attempt; true when the answer was 2xx. */
 bool s3_call(S3 *s, Http *http, const S3Call *c, HttpResponse *resp, Error *err);
 void s3_md5_b64(const void *data, size_t size, char out[32]);
 
 /* Writes (s3_write.c). */
 Sink *s3_write_open(Storage *st, const char *path, Error *err);
+
+/* Unfinished multipart uploads (s3_uploads.c): ListMultipartUploads, AbortMultipartUpload. */
+bool s3_list_uploads(Storage *st, const char *prefix, StorageUploadFn fn, void *ctx,
+                     bool *supported, Error *err);
+bool s3_abort_upload(Storage *st, const char *path, const char *upload_id, Error *err);
 
 /* XML (s3_xml.c). */
 /* The decoded text of the first <tag>…</tag> in [p, end), or NULL; *next (if given) points after

@@ -55,6 +55,7 @@ static bool s3_upload_part(S3Write *w, Http *http, const S3Job *j, char **etag, 
     S3Call c = {.op = "UploadPart",
                 .method = "PUT",
                 .key = w->key,
+                .part = j->number,
                 .query = q,
                 .query_count = 2,
                 .headers = h,
@@ -70,8 +71,6 @@ static bool s3_upload_part(S3Write *w, Http *http, const S3Job *j, char **etag, 
                            w->s->bucket, w->key, j->number);
         else
             *etag = x_strdup(e);
-    } else {
-        error_prefix(err, "part %d", j->number);
     }
     http_response_free(&resp);
     return ok;

@@ -236,3 +236,21 @@ bool storage_reclaim(Storage *st, const char *reason, Error *err)
 {
     return st->driver->reclaim == NULL || st->driver->reclaim(st, reason, err);
 }
+
+bool storage_list_uploads(Storage *st, const char *prefix, StorageUploadFn fn, void *ctx,
+                          bool *supported, Error *err)
+{
+    *supported = false;
+    if (st->driver->list_uploads == NULL)
+        return true;
+    return st->driver->list_uploads(st, prefix, fn, ctx, supported, err);
+}
+
+bool storage_abort_upload(Storage *st, const char *path, const char *upload_id, Error *err)
+{
+    if (!storage_path_check(path, err))
+        return false;
+    if (st->driver->abort_upload == NULL)
+        return error_set(err, ERR_USAGE, "'%s': this target has no uploads to abort", path);
+    return st->driver->abort_upload(st, path, upload_id, err);
+}

@@ -29,6 +29,10 @@ typedef struct StorageDriver {
     bool (*commit)(Storage *st, const char *summary, Error *err);
     void (*abort)(Storage *st);
     bool (*reclaim)(Storage *st, const char *reason, Error *err);
+    /* Optional: unfinished uploads (storage_list_uploads/storage_abort_upload); NULL: none. */
+    bool (*list_uploads)(Storage *st, const char *prefix, StorageUploadFn fn, void *ctx,
+                         bool *supported, Error *err);
+    bool (*abort_upload)(Storage *st, const char *path, const char *upload_id, Error *err);
     char *(*describe)(Storage *st, const char *path);
     void (*free)(Storage *st);
 } StorageDriver;

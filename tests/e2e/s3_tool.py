@@ -9,6 +9,11 @@ Usage: s3_tool.py ENDPOINT COMMAND ARGS...
   upload DIR BUCKET PREFIX      upload every file under DIR as PREFIX/<relative path>
   junk BUCKET PREFIX N          put N small objects PREFIX00000..PREFIX<N-1>
   sha256 BUCKET KEY             print the sha256 of an object as boto3 downloads it
+  cat BUCKET KEY                print an object's bytes
+  mpu-create BUCKET KEY...      start a multipart upload of each KEY with one part, never
+                                completed (what a writer killed mid-upload leaves); print the ids
+  uploads BUCKET PREFIX         print "KEY<TAB>UPLOAD_ID" of every unfinished multipart upload
+                                under PREFIX (paginated)
   setup-auth                    (moto auth mode) create an IAM user and print "KEY SECRET"
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (any for moto without auth).
 """
@@ -81,6 +86,20 @@ def main():
         bucket, prefix, n = args[0], args[1], int(args[2])
         for i in range(n):
             s3.put_object(Bucket=bucket, Key=f"{prefix}{i:05d}", Body=b"x")
+    elif cmd == "mpu-create":
+        bucket = args[0]
+        for key in args[1:]:
+            up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=b"p" * 1024)
+            print(up)
+    elif cmd == "uploads":
+        bucket, prefix = args
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket,
+                                                                          Prefix=prefix):
+            for u in page.get("Uploads", []):
+                print(f"{u['Key']}\t{u['UploadId']}")
+    elif cmd == "cat":
+        sys.stdout.buffer.write(s3.get_object(Bucket=args[0], Key=args[1])["Body"].read())
     elif cmd == "sha256":
         body = s3.get_object(Bucket=args[0], Key=args[1])["Body"].read()
         print(hashlib.sha256(body).hexdigest())
