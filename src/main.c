@@ -308,6 +308,9 @@ static void record_status(const Config *cfg, const char *what, bool ok, const Er
                  (unsigned long long)retries, retries == 1 ? " was" : "s were");
     if (!ok)
         cJSON_AddStringToObject(o, "error", err->msg);
+    int64_t not_before = http_retry_not_before();
+    if (!ok && not_before > 0) /* the agent's next cycle waits for it */
+        cJSON_AddNumberToObject(o, "not_before", (double)not_before);
     char *text = cJSON_PrintUnformatted(o);
     agent_status_record(cfg, what, text);
     cJSON_free(text);

@@ -199,6 +199,9 @@ char *agent_status_path(const Config *cfg, Error *err);
 /* Record a command's outcome in the status file under the key `what` (best effort; failures are
  * logged). Writers take turns through a lock beside the file. */
 void agent_status_record(const Config *cfg, const char *what, const char *json_object);
+/* The "not_before" of the last backup recorded there (epoch seconds: a server asked to wait
+ * until then), 0 when none. */
+int64_t agent_status_not_before(const Config *cfg);
 
 /* Progress lines every cfg->progress_interval_sec. */
 typedef struct Progress {

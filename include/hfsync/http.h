@@ -143,6 +143,10 @@ void http_retry_set_clock(const HttpRetryClock *clock);
 
 /* Process-wide count of retries (for the run summary). */
 uint64_t http_retry_count(void);
+/* The latest time (epoch seconds) a server asked this process to wait until before an operation
+ * that gave up for it (a quota used up, a Retry-After beyond the budget); 0 when none did. The
+ * agent postpones its next backup until then. */
+int64_t http_retry_not_before(void);
 
 /* --- streaming GET ---------------------------------------------------------------------- */
 

@@ -237,6 +237,24 @@ void agent_status_record(const Config *cfg, const char *what, const char *json_o
     free(path);
 }
 
+int64_t agent_status_not_before(const Config *cfg)
+{
+    Error err = {0};
+    char *path = agent_status_path(cfg, &err), *text = NULL;
+    int64_t at = 0;
+    if (path != NULL && fs_read_file(path, STATUS_MAX_SIZE, &text, NULL, &err)) {
+        cJSON *root = cJSON_Parse(text);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "backup");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "not_before");
+        if (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 1e12)
+            at = (int64_t)n->valuedouble;
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(path);
+    return at;
+}
+
 void progress_begin(Progress *p, const Config *cfg, const char *what, uint64_t total_files,
                     uint64_t total_bytes)
 {

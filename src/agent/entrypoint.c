@@ -376,10 +376,19 @@ static void agent_backup_done(Agent *a, int status)
         backoff *= 2;
     if (backoff > interval)
         backoff = interval;
-    log_warn("backup failed (%s %d); retrying in %llds (%u failure%s in a row)",
+    /* A server that said when to come back (a quota used up) is not asked again before. */
+    int64_t not_before = agent_status_not_before(a->cfg), told = not_before - wall();
+    char until[80] = "";
+    if (told > 0 && told * NS_PER_SEC > backoff) {
+        backoff = told * NS_PER_SEC;
+        char at[32];
+        time_iso8601(not_before, at);
+        snprintf(until, sizeof(until), ", when the server said to come back (%s)", at);
+    }
+    log_warn("backup failed (%s %d); retrying in %llds%s (%u failure%s in a row)",
              WIFSIGNALED(status) ? "signal" : "exit status",
              WIFSIGNALED(status) ? WTERMSIG(status) : code, (long long)(backoff / NS_PER_SEC),
-             a->failures, a->failures == 1 ? "" : "s");
+             until, a->failures, a->failures == 1 ? "" : "s");
     agent_schedule(a, backoff);
 }
 

@@ -18,6 +18,7 @@
 #include "hfsync/util.h"
 
 static atomic_uint_fast64_t http_retries;
+static atomic_int_fast64_t http_not_before; /* epoch seconds; 0: no server asked to wait */
 
 /* --- the clock (replaceable by tests) --------------------------------------------------------- */
 
@@ -82,6 +83,11 @@ bool http_error_retryable(const Error *err)
     if (http_quota_message(err->msg))
         return false;
     return err->retryable;
+}
+
+int64_t http_retry_not_before(void)
+{
+    return atomic_load(&http_not_before);
 }
 
 uint64_t http_retry_count(void)
@@ -220,10 +226,15 @@ static void retry_note(Error *err, const char *note)
     snprintf(err->msg + len, sizeof(err->msg) - len, " (%s)%s", note, tail);
 }
 
-/* When a wait of `wait_ms` from now ends, for messages: "2026-11-21T23:59:00+00:00". */
+/* When a wait of `wait_ms` from now ends, for messages: "2026-11-21T23:59:00+00:00"; also
+ * remembered for http_retry_not_before(). */
 static void retry_at(int64_t wait_ms, char out[32])
 {
-    time_iso8601(time_now_ns() / 1000000000 + (wait_ms + 999) / 1000, out);
+    int64_t at = time_now_ns() / 1000000000 + (wait_ms + 999) / 1000;
+    time_iso8601(at, out);
+    int_fast64_t was = atomic_load(&http_not_before);
+    while (was < at && !atomic_compare_exchange_weak(&http_not_before, &was, at)) {
+    }
 }
 
 bool http_attempt_retry(HttpAttempt *a, const char *what, const HttpHeaders *hd, Error *err)

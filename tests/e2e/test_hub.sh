@@ -265,6 +265,31 @@ expect_nonzero "backup when the Hub asks to wait beyond the budget" &&
 report "a wait beyond HFSYNC_RETRY_BUDGET fails the backup cleanly: pointer unchanged, the wait named"
 faults_clear
 
+# --- the agent does not hammer a Hub whose quota is used up: its next cycle waits for the time
+# the Hub named (not its own short backoff after a failure)
+$TREE mutate "$LIVE/state" --seed 41 --step 8
+fault '{"route": "commit", "status": 429, "retry_after": 90, "count": 50, "error_message": "You have exceeded our hourly quotas for action: commit. We invite you to retry later."}'
+(exec env -i "PATH=$PATH" "HOME=$E2E_HOME" "HFSYNC_REPO=$REPO_URL" "HFSYNC_SOURCES=$SOURCES" \
+    "HFSYNC_CACHE_DIR=$CACHE_DIR" "${HUB[@]}" HFSYNC_RETRY_BUDGET=5 HFSYNC_INTERVAL=2 \
+    HFSYNC_BACKUP_ON_START=1 HFSYNC_RESTORE=never HFSYNC_FINAL_BACKUP_TIMEOUT=5 timeout -k 5 40 "$HFSYNC" daemon 2>"$T/daemon.log") &
+dpid=$!
+for _ in $(seq 150); do
+    grep -q "backup failed" "$T/daemon.log" && break
+    sleep 0.1
+done
+line=$(grep "backup failed" "$T/daemon.log" | head -n 1)
+wait_s=$(printf '%s' "$line" | sed -n 's/.*retrying in \([0-9]*\)s.*/\1/p')
+case $line in
+*"when the server said to come back"*) [ "${wait_s:-0}" -ge 80 ] || problem "the agent retries in ${wait_s}s, not after the 90 s the Hub asked for: $line" ;;
+*) problem "the agent's retry does not follow the Hub's wait: ${line:-no failed cycle logged}"
+   problem "$(head -n 12 "$T/daemon.log")" ;;
+esac
+[ "$(grep -c "backup failed" "$T/daemon.log")" = 1 ] || problem "the agent tried again before the Hub's time"
+kill -TERM "$dpid" 2>/dev/null
+wait "$dpid" 2>/dev/null
+report "after a quota error the agent postpones its next backup to the time the Hub named"
+faults_clear
+
 # --- errors: one clear message each, never the token
 check_no_token() {
     if printf '%s\n%s' "$OUT" "$ERR" | grep -qF -- "$1"; then problem "the token appears in the output"; fi
