@@ -662,8 +662,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     }
     if (ok) {
         checkpoint_test_crash("pointer", 1);
-        if (b.commits) /* the checkpoint goes in the backup's own commit */
+        if (b.commits) { /* the checkpoint goes in the backup's own commit */
             checkpoint_remove(b.ckw, b.st);
+            checkpoint_drop_surplus(b.ckw, b.st, b.vcount, key != NULL);
+        }
         /* Only over the pointer this backup was planned against: two writers never move it
          * over each other unnoticed. */
         ok = pointer_write_if(b.st, meta_path,
@@ -703,8 +705,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (!ok)
         goto out;
     committed = true; /* the pointer names it: nothing to clean up */
-    if (!b.commits)
+    if (!b.commits) {
         checkpoint_remove(b.ckw, b.st);
+        checkpoint_drop_surplus(b.ckw, b.st, b.vcount, key != NULL);
+    }
 
     res->created = true;
     snprintf(res->name, sizeof(res->name), "%s", name);

@@ -339,6 +339,7 @@ size_t checkpoint_adopt(const Checkpoint *c, Storage *st, Manifest *cur, uint16_
 
 struct CheckpointWriter {
     const Config *cfg;
+    char *name;
     bool resumed;           /* the checkpoint object exists already (the one resumed) */
     size_t resumed_volumes; /* how many volumes it lists */
     char *path;
@@ -358,6 +359,7 @@ CheckpointWriter *checkpoint_writer_new(const Config *cfg, const char *name, con
 {
     CheckpointWriter *w = x_calloc(1, sizeof(*w));
     w->cfg = cfg;
+    w->name = x_strdup(name);
     w->path = checkpoint_path(cfg, name);
     w->doc = cJSON_CreateObject();
     cJSON_AddNumberToObject(w->doc, "version", CHECKPOINT_VERSION);
@@ -398,6 +400,7 @@ void checkpoint_writer_free(CheckpointWriter *w)
     if (w == NULL)
         return;
     free(w->path);
+    free(w->name);
     free(w->ranges);
     cJSON_Delete(w->doc);
     free(w);
@@ -497,6 +500,22 @@ bool checkpoint_begin(CheckpointWriter *w, Storage *st, bool commits, const Mani
     if (commits || w->resumed_volumes <= w->adopted)
         return true;
     return checkpoint_write(w, st, cur, self, vinfo, vcount, err);
+}
+
+void checkpoint_drop_surplus(CheckpointWriter *w, Storage *st, size_t vcount, bool encrypted)
+{
+    Error e = {0};
+    for (size_t v = vcount + 1; w != NULL && v <= w->resumed_volumes; v++) {
+        /* Listed by the checkpoint resumed, past the volumes this backup ended with. */
+        char *object = str_printf("%s.vol-%04zu.tar.zst%s", w->name, v, encrypted ? ".enc" : "");
+        char *path = meta_object_path(w->cfg->prefix, object);
+        const char *p = path;
+        if (!storage_delete(st, &p, 1, &e))
+            log_warn("could not remove '%s' (prune removes it later): %s", path, e.msg);
+        error_clear(&e);
+        free(path);
+        free(object);
+    }
 }
 
 void checkpoint_remove(CheckpointWriter *w, Storage *st)

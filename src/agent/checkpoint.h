@@ -83,6 +83,9 @@ bool checkpoint_save(CheckpointWriter *w, Storage *st, bool commits, bool force,
 /* The backup is published (or, inside its transaction, about to be): its checkpoint, if one
  * was written or resumed, is deleted. Best effort: prune removes a left-over one. */
 void checkpoint_remove(CheckpointWriter *w, Storage *st);
+/* The backup ended with `vcount` volumes: volumes of the resumed checkpoint past that number
+ * (written by the killed run, now referenced by nothing) are deleted. Best effort. */
+void checkpoint_drop_surplus(CheckpointWriter *w, Storage *st, size_t vcount, bool encrypted);
 /* The checkpoint's target-relative path; caller frees. */
 char *checkpoint_path(const Config *cfg, const char *name);
 

@@ -172,6 +172,21 @@ expect_rc 137 "crypt: killed again" && {
 ENV=()
 report "encrypted: resumed under the same password, started afresh under another"
 
+# The resumed backup ends with fewer volumes than the killed one had written: those go too.
+BACKEND=file
+LIVE=$T/live-shrink
+$TREE gen "$LIVE/state" --seed 29 --files 60 --big 4 >/dev/null
+SOURCES="state:$LIVE/state"
+REPO_DIR=$T/repo-shrink
+REPO_URL=file://$REPO_DIR
+mkdir -p "$REPO_DIR"
+shrink() { find "$LIVE/state" -type f -size +64k -delete; }
+BEFORE_RESUME=shrink
+crash_and_resume shrink pointer 0
+BEFORE_RESUME=
+only_complete_backups shrink
+report "a resumed backup with fewer volumes than the killed one removes the volumes it no longer has"
+
 # ================================ S3 (moto_server) ================================
 S3TOOL="python3 $E2E_DIR/s3_tool.py"
 if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' 2>/dev/null; then
