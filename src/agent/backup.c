@@ -40,10 +40,12 @@ typedef struct BackupCtx {
     Sink *async;
     Sink *aead; /* with a key: the encrypting stage, restarted for every volume */
     Sink *vol_hash;
+    Sink *timer; /* measures the time spent in `out`: uploading */
     Hasher *content;
     Sink *out;
     TarWriter *tw;
-    uint32_t volume; /* number of the open volume, 0 when none is open */
+    uint32_t volume;      /* number of the open volume, 0 when none is open */
+    uint64_t volume_size; /* the strategy's */
     uint64_t vol_files, vol_entries;
 
     VolumeInfo *vinfo;
@@ -54,6 +56,7 @@ typedef struct BackupCtx {
     uint8_t *buf;
     Progress progress;
     uint64_t stored_files, stored_bytes, uploaded, warnings;
+    int64_t upload_ns; /* of the manifest; the volumes' is b->timer's */
 } BackupCtx;
 
 static void backup_note_written(BackupCtx *b, const char *path)
@@ -79,7 +82,8 @@ static bool backup_volume_open(BackupCtx *b, Error *err)
         goto out;
     backup_note_written(b, path);
     /* The writer thread is idle between volumes: its stages can be pointed at the next one. */
-    hash_sink_restart(b->vol_hash, b->out);
+    timer_sink_restart(b->timer, b->out);
+    hash_sink_restart(b->vol_hash, b->timer);
     if (b->aead != NULL && !aead_sink_restart(b->aead, b->vol_hash, obj, err))
         goto out;
     zstd_sink_restart(b->zstd, b->async);
@@ -258,7 +262,7 @@ static bool backup_entries(BackupCtx *b, Error *err)
         if (!(e->flags & ENTRY_GONE))
             b->vol_entries++;
         progress_update(&b->progress, b->stored_files, b->stored_bytes);
-        if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size && !backup_volume_close(b, err))
+        if (zstd_sink_produced(b->zstd) >= b->volume_size && !backup_volume_close(b, err))
             return false;
     }
     if (b->tw != NULL && !backup_volume_close(b, err))
@@ -323,7 +327,9 @@ static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
         meta->manifest_entries = entries;
         char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
         backup_note_written(b, path);
+        int64_t t0 = time_monotonic_ns();
         ok = storage_put(b->st, path, data, size, err);
+        b->upload_ns += time_monotonic_ns() - t0;
         if (!ok)
             error_prefix(err, "manifest '%s'", path);
         free(path);
@@ -350,37 +356,6 @@ static void backup_cleanup(BackupCtx *b)
     }
 }
 
-/*
- * A source root that disappears is far more often a missing mount or a wrong path than a
- * deliberate deletion; recording it would make the next restore delete the state. So: nothing
- * to back up at all is an error, and a source present in the previous backup but gone now stops
- * the backup until the user confirms with --full.
- */
-static bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev,
-                                 Error *err)
-{
-    if (cur->count == 0)
-        return error_set(err, ERR_FAIL,
-                         "none of the configured sources exists; refusing to "
-                         "record an empty state") ||
-               error_hint(err, "check HFSYNC_SOURCES and that the directories are mounted");
-    for (size_t i = 0; prev != NULL && i < prev->source_count; i++) {
-        const char *name = prev->sources[i];
-        bool configured = false;
-        for (size_t j = 0; j < cfg->source_count && !configured; j++)
-            configured = strcmp(cfg->sources[j].name, name) == 0;
-        if (configured && manifest_find(prev, name, ".") != NULL &&
-            manifest_find(cur, name, ".") == NULL)
-            return error_set(err, ERR_FAIL,
-                             "source '%s' was in the previous backup but its "
-                             "path does not exist now; refusing to record it as deleted",
-                             name) ||
-                   error_hint(err, "if it was removed on purpose, 'hfsync backup --full' starts "
-                                   "a new chain without it");
-    }
-    return true;
-}
-
 static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *name, size_t cap,
                                Error *err)
 {
@@ -398,21 +373,6 @@ static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *nam
             return true;
     }
     return error_set(err, ERR_FAIL, "cannot find a free backup name");
-}
-
-/* Encryption is never dropped silently: without a password, a backup does not continue (nor
- * replace by an automatic full) an encrypted chain; --full starts an unencrypted one. */
-static bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err)
-{
-    if (prev == NULL || !prev->encrypted || cfg->password != NULL)
-        return true;
-    return error_set(err, ERR_USAGE,
-                     "the latest backup '%s' is encrypted, but no password is set; refusing to "
-                     "back up without encryption",
-                     prev->name) ||
-           error_hint(err, "set HFSYNC_PASSWORD (or HFSYNC_PASSWORD_FILE) to the password of "
-                           "the chain, or run 'hfsync backup --full' to start a new, unencrypted "
-                           "chain");
 }
 
 /* The backup's key, derived while the sources were scanned (`job`). An incremental continues an
@@ -444,6 +404,8 @@ static CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const Backup
 
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
+    if (cfg->format == FORMAT_SEED && opts->dry_run)
+        return error_set(err, ERR_USAGE, "--dry-run is not available with HFSYNC_FORMAT=seed");
     if (cfg->format == FORMAT_SEED) /* the original script's format (seed_backup.c) */
         return seed_backup_run(cfg, opts, res, err);
     int64_t t0 = time_monotonic_ns();
@@ -492,6 +454,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     }
     if (!backup_check_encryption(cfg, prev, err))
         goto out;
+    /* Fulls the strategy cannot overrule; the others are its choice (strategy.h). */
     if (opts->full)
         why_full = "--full was given";
     else if (prev == NULL)
@@ -500,8 +463,6 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         why_full = "the latest backup was written by the original script";
     else if (cfg->password != NULL && !prev->encrypted)
         why_full = "encryption was turned on";
-    else if (prev->incremental_count >= cfg->max_incrementals)
-        why_full = "the chain reached HFSYNC_MAX_INCREMENTALS";
     /* scrypt runs on its own thread while the sources are scanned. */
     bool reuse_key = why_full == NULL && prev->encrypted;
     if (cfg->password != NULL)
@@ -516,8 +477,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         key_job = NULL;
         if (key == NULL)
             goto out;
+        reuse_key = reuse_key && why_full == NULL; /* not after a password change */
     }
-    b.key = key;
     if (why_full == NULL) {
         prev_manifest = agent_manifest_load(cfg, b.st, prev, key, err);
         if (prev_manifest == NULL) {
@@ -526,9 +487,34 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
             goto out;
         }
     }
-    bool full = why_full != NULL;
-    if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
+    if (!backup_check_sources(cfg, b.cur, prev_manifest, err))
         goto out;
+
+    StrategyChanges changes;
+    StrategyDecision plan;
+    backup_plan(cfg, opts, prev, prev_manifest, b.cur, why_full, start, &changes, &plan);
+    bool full = plan.action == STRATEGY_FULL;
+    if (opts->dry_run || plan.action == STRATEGY_SKIP) {
+        if (opts->dry_run)
+            backup_plan_print(&plan, &changes, stdout);
+        res->skipped = plan.skip_counts;
+        res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
+        if (prev != NULL)
+            snprintf(res->meta_path, sizeof(res->meta_path), "%s", prev->path);
+        ok = true;
+        goto out;
+    }
+    if (full && reuse_key) { /* the strategy starts a new chain: under a new key */
+        crypto_key_free(key);
+        memset(&cipher, 0, sizeof(cipher));
+        key = crypto_key_create(cfg->password, &cipher, err);
+        if (key == NULL) {
+            error_prefix(err, "encryption key");
+            goto out;
+        }
+    }
+    b.key = key;
+    b.volume_size = plan.volume_size;
     if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
         goto out;
     b.name = name;
@@ -538,25 +524,16 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
 
     uint64_t added, changed, deleted;
     backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
-    if (!full && added + changed + deleted == 0) {
-        log_info("backup: nothing changed since %s (%llu files, %llu dirs checked); no backup "
-                 "made",
-                 prev->name, (unsigned long long)scan.files, (unsigned long long)scan.dirs);
-        res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
-        snprintf(res->meta_path, sizeof(res->meta_path), "%s", prev->path);
-        ok = true;
-        goto out;
-    }
-    log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
-             full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
-             (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
-             (unsigned long long)b.cur->count);
+    log_debug("backup %s (%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
+              full ? "full" : "incremental", (unsigned long long)added, (unsigned long long)changed,
+              (unsigned long long)deleted, (unsigned long long)b.cur->count);
 
     /* Where writes are published by commits (the Hub), everything below is one commit. */
     if (!storage_begin(b.st, err))
         goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
+    b.timer = timer_sink_new(NULL);
+    b.vol_hash = hash_sink_new(b.timer, HASH_SHA256);
     if (key != NULL) {
         char *first = backup_volume_name(&b, 1);
         b.aead = aead_sink_new(b.vol_hash, key, first, NULL, err);
@@ -568,7 +545,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         async_sink_new(b.aead ? b.aead : b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
     if (b.async == NULL)
         goto out;
-    b.zstd = zstd_sink_new(b.async, cfg->compression_level, threads, err);
+    b.zstd = zstd_sink_new(b.async, plan.level, threads, err);
     if (b.zstd == NULL)
         goto out;
     b.content = hasher_new(HASH_CONTENT);
@@ -623,7 +600,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     meta.file_count = b.stored_files;
     for (size_t i = 0; i < b.vcount; i++)
         meta.archive_size += b.vinfo[i].size;
-    meta.compression_level = cfg->compression_level;
+    backup_chain_sizes(full ? NULL : prev, &meta);
+    meta.compression_level = plan.level;
     meta.sources = x_calloc(cfg->source_count + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->source_count; i++)
         meta.sources[meta.source_count++] = cfg->sources[i].name;
@@ -646,6 +624,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         goto out;
     }
     meta.duration_ms = (time_monotonic_ns() - t0) / 1000000;
+    meta.upload_rate =
+        backup_upload_rate(prev, b.uploaded, timer_sink_elapsed_ns(b.timer) + b.upload_ns);
     char *meta_path = meta_path_for(cfg->prefix, name);
     char *json = meta_to_json(&meta);
     meta.bytes_uploaded = b.uploaded + strlen(json);
@@ -730,6 +710,7 @@ out:
     sink_free(b.zstd);
     sink_free(b.aead);
     sink_free(b.vol_hash);
+    sink_free(b.timer);
     if (key_job != NULL) { /* a failed scan: the thread still runs */
         Error ignored = {0};
         crypto_key_free(key_job_finish(key_job, NULL, &ignored));

@@ -64,7 +64,8 @@ bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *ho
 
 bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
-    if (cfg->target.kind == TARGET_NONE || cfg->source_count == 0)
+    /* A dry run writes nothing: it needs neither the lock nor the lease, and changes no marker. */
+    if (cfg->target.kind == TARGET_NONE || cfg->source_count == 0 || opts->dry_run)
         return backup_run(cfg, opts, res, err); /* which says what is missing */
     memset(res, 0, sizeof(*res));
     AgentLock *lock = agent_lock_take(cfg, "backup", cfg->lock_timeout_sec, err);
@@ -107,7 +108,7 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
         marker_write(cfg, &cfg->target, res->meta_path);
     if (ok && opts->force)
         agent_backups_enable(cfg);
-    if (ok && res->created && cfg->keep.prune_auto && !opts->no_prune)
+    if (ok && res->created && cfg->keep.prune_auto && !opts->no_prune && !opts->final)
         prune_after_backup(cfg, check.owner);
 out:
     keeper_stop(keeper);
