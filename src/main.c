@@ -23,8 +23,8 @@ static const char usage_main[] =
     "  entrypoint [--] CMD [ARGS...]        container entrypoint: restore, run CMD, back up\n"
     "                                       periodically and on stop\n"
     "  daemon                               the periodic backups without a command\n"
-    "  backup [--full] [--force]            take one backup now (incremental when possible)\n"
-    "         [--no-prune]\n"
+    "  backup [--full] [--force]            take one backup now, as the strategy decides\n"
+    "         [--no-prune] [--dry-run]      (--dry-run: print the decision, upload nothing)\n"
     "  restore [--to DIR] [--backup NAME]   restore the latest (or a named) backup\n"
     "          [--if-needed]\n"
     "  list [--json]                        backups on the target, newest first\n"
@@ -76,20 +76,33 @@ static const struct {
      "every HFSYNC_INTERVAL, and on SIGTERM/SIGINT take a final backup and exit (0, or 1 when\n"
      "the final backup failed).\n"},
     {"backup",
-     "usage: hfsync backup [--full] [--force]\n\n"
-     "Take one backup of the configured sources. It is incremental (only new and changed\n"
-     "entries are stored) unless there is no backup yet, --full is given, the chain has\n"
-     "HFSYNC_MAX_INCREMENTALS incrementals, or the latest backup is in the original\n"
-     "script's format. When nothing changed, nothing is written.\n"
-     "Prints the new backup's name on stdout.\n"
+     "usage: hfsync backup [--full] [--force] [--no-prune] [--dry-run]\n\n"
+     "Take one backup of the configured sources, as the backup strategy decides (README\n"
+     "\"Backup strategy\"), and log the decision with its reasons in one line:\n"
+     "  - skip when nothing changed, or when fewer than HFSYNC_MIN_CHANGED_FILES files and\n"
+     "    HFSYNC_MIN_CHANGED_SIZE bytes changed (at most HFSYNC_MAX_SKIPS times in a row);\n"
+     "  - full when there is no backup yet, --full is given, the latest backup is in the\n"
+     "    original script's format, encryption was turned on or the password changed, the\n"
+     "    chain has HFSYNC_MAX_INCREMENTALS incrementals, its full is older than\n"
+     "    HFSYNC_FULL_INTERVAL, or the incremental would exceed HFSYNC_FULL_RATIO of a full;\n"
+     "  - else incremental (only new and changed entries are stored).\n"
+     "The compression level and volume size are HFSYNC_COMPRESSION_LEVEL and\n"
+     "HFSYNC_VOLUME_SIZE, or with \"auto\" (the default) chosen from the size to store, the\n"
+     "change rate and the measured upload speed.\n"
+     "Prints the new backup's name on stdout; nothing when it was skipped.\n"
      "While an agent or another command works on the target here, it waits up to\n"
      "HFSYNC_LOCK_TIMEOUT; while another writer holds the target's lease, it refuses (exit 4).\n\n"
      "With HFSYNC_PRUNE=auto (the default), a backup that wrote something is followed by a\n"
      "prune (see 'hfsync prune --help'); a failed prune is a warning, not a failed backup.\n\n"
-     "  --full      start a new chain with a full backup\n"
+     "  --full      start a new chain with a full backup (never skipped)\n"
      "  --force     back up even though backups are disabled after a failed restore at start\n"
      "              (the local state then replaces the latest backup)\n"
-     "  --no-prune  no prune after this backup\n"},
+     "  --no-prune  no prune after this backup\n"
+     "  --dry-run   scan and decide, then print the decision and what would be stored and\n"
+     "              uploaded (files, bytes, expected volumes); upload nothing, write nothing\n"
+     "              on the target, take no lock or lease\n"
+     "  --final     what the agent runs at a stop: not skipped by the thresholds while\n"
+     "              anything changed, and no prune after it\n"},
     {"restore",
      "usage: hfsync restore [--to DIR] [--backup NAME] [--if-needed]\n\n"
      "Restore the latest backup (or NAME) exactly: files, directories, symlinks, modes,\n"
@@ -147,6 +160,7 @@ enum {
     OPT_IF_NEEDED,
     OPT_DRY_RUN,
     OPT_NO_PRUNE,
+    OPT_FINAL,
 };
 
 static const struct option long_options[] = {
@@ -168,6 +182,7 @@ static const struct option long_options[] = {
     {"if-needed", no_argument, NULL, OPT_IF_NEEDED},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"no-prune", no_argument, NULL, OPT_NO_PRUNE},
+    {"final", no_argument, NULL, OPT_FINAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -204,7 +219,7 @@ static const char *override_getenv(const char *name, void *ctx)
 }
 
 typedef struct Flags {
-    bool full, json, deep, force, if_needed, dry_run, no_prune;
+    bool full, json, deep, force, if_needed, dry_run, no_prune, final;
     const char *to, *backup;
     char *const *command; /* entrypoint: CMD and its arguments */
 } Flags;
@@ -279,7 +294,8 @@ static bool flag_allowed(const char *command, const char *flag)
         {"backup", "--full"},    {"backup", "--force"},      {"restore", "--to"},
         {"restore", "--backup"}, {"restore", "--if-needed"}, {"list", "--json"},
         {"status", "--json"},    {"verify", "--backup"},     {"verify", "--deep"},
-        {"prune", "--dry-run"},  {"backup", "--no-prune"},
+        {"prune", "--dry-run"},  {"backup", "--no-prune"},   {"backup", "--dry-run"},
+        {"backup", "--final"},
     };
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (strcmp(allowed[i].command, command) == 0 && strcmp(allowed[i].flag, flag) == 0)
@@ -328,16 +344,21 @@ static int run_command(const char *command, const Config *cfg, const Flags *f, c
         return agent_run(cfg, &opts);
     }
     if (strcmp(command, "backup") == 0) {
-        BackupOpts opts = {.full = f->full, .force = f->force, .no_prune = f->no_prune};
+        BackupOpts opts = {.full = f->full,
+                           .force = f->force,
+                           .no_prune = f->no_prune,
+                           .final = f->final,
+                           .dry_run = f->dry_run};
         BackupResult res;
         ok = guard_backup(cfg, &opts, &res, err);
         if (ok && res.created)
             printf("%s\n", res.name);
-        if (cfg->target.kind != TARGET_NONE && cfg->source_count > 0)
+        if (cfg->target.kind != TARGET_NONE && cfg->source_count > 0 && !f->dry_run)
             record_status(cfg, "backup", ok, err, res.name, res.duration_ms, res.files,
                           res.stored_bytes,
                           !ok && err->code == ERR_BUSY ? "refused"
                           : res.created                ? "ok"
+                          : res.skipped                ? "skipped"
                                                        : "nothing-changed");
     } else if (strcmp(command, "restore") == 0) {
         RestoreOpts opts = {.to = f->to, .backup = f->backup};
@@ -463,6 +484,8 @@ int main(int argc, char **argv)
             f.dry_run = true;
         else if (c == OPT_NO_PRUNE)
             f.no_prune = true;
+        else if (c == OPT_FINAL)
+            f.final = true;
     }
     if (g.version) {
         printf("hfsync %s\n", HFSYNC_VERSION);

@@ -45,8 +45,11 @@ typedef struct BackupOpts {
     bool full;     /* --full */
     bool quiet;    /* no name on stdout */
     bool force;    /* --force: back up even though backups are disabled after a failed restore */
-    bool no_prune; /* --no-prune: no prune after it even with HFSYNC_PRUNE=auto (the final
-                      backup of the agent) */
+    bool no_prune; /* --no-prune: no prune after it even with HFSYNC_PRUNE=auto */
+    bool final;    /* --final: the agent's final backup at a stop: never skipped by the
+                      strategy's thresholds while anything changed, and no prune after it */
+    bool dry_run;  /* --dry-run: scan and decide, print the decision and what would be uploaded
+                      on stdout; nothing is written on the target (nor the lease taken) */
     /* Called just before the pointer is written (the commit); returning false abandons the
      * backup with that error. NULL: none. */
     bool (*before_commit)(void *ctx, Storage *st, Error *err);
@@ -60,7 +63,8 @@ typedef struct BackupOpts {
 } BackupOpts;
 
 typedef struct BackupResult {
-    bool created;  /* false: nothing changed, nothing written */
+    bool created;  /* false: skipped (or a dry run), nothing written */
+    bool skipped;  /* the strategy skipped it although something changed (HFSYNC_MIN_CHANGED_*) */
     char name[64]; /* the new backup's name */
     bool full;
     uint64_t files, stored_bytes, uploaded_bytes, volumes;

@@ -109,6 +109,30 @@ typedef struct KeepConfig {
                                         least time between two checkpoint commits of a backup */
 } KeepConfig;
 
+/* The backup strategy (strategy.h, README "Backup strategy"). */
+typedef struct StrategyConfig {
+    bool dynamic;   /* HFSYNC_DYNAMIC, OPENCLAW_DYNAMIC_BACKUP; default true: the "auto" level
+                       and volume size are chosen per backup (false: 3 and 256M) */
+    bool full_only; /* HFSYNC_INCREMENTAL=false, OPENCLAW_INCREMENTAL_BACKUP=false */
+    int64_t full_interval_sec;  /* HFSYNC_FULL_INTERVAL, OPENCLAW_FULL_BACKUP_INTERVAL_HOURS;
+                                   default 24h; 0: off */
+    int full_ratio;             /* HFSYNC_FULL_RATIO, percent, default 50; 0: off */
+    uint64_t min_changed_files; /* HFSYNC_MIN_CHANGED_FILES, OPENCLAW_DYNAMIC_MIN_CHANGED_FILES;
+                                   default 0 */
+    uint64_t min_changed_size;  /* HFSYNC_MIN_CHANGED_SIZE, OPENCLAW_DYNAMIC_MIN_CHANGED_SIZE_KB;
+                                   default 0 */
+    int max_skips;              /* HFSYNC_MAX_SKIPS; -1 (default "auto"): max(3, incrementals/3) */
+    int level_min, level_max;   /* HFSYNC_COMPRESSION_MIN / _MAX, default 1 / 19 */
+    uint64_t volume_min, volume_max; /* HFSYNC_VOLUME_SIZE_MIN / _MAX, default 16M / 1G */
+    uint64_t small_size; /* HFSYNC_DYNAMIC_SMALL_SIZE, OPENCLAW_DYNAMIC_SMALL_THRESHOLD_MB, 500M */
+    uint64_t
+        large_size;   /* HFSYNC_DYNAMIC_LARGE_SIZE, OPENCLAW_DYNAMIC_MEDIUM_THRESHOLD_MB, 2000M */
+    double high_rate; /* HFSYNC_DYNAMIC_HIGH_RATE, OPENCLAW_DYNAMIC_HIGH_CHANGE_RATE, 10/min */
+    double low_rate;  /* HFSYNC_DYNAMIC_LOW_RATE, OPENCLAW_DYNAMIC_LOW_CHANGE_RATE, 2/min */
+    uint64_t slow_upload; /* HFSYNC_DYNAMIC_SLOW_UPLOAD, bytes per second, default 2M */
+    uint64_t fast_upload; /* HFSYNC_DYNAMIC_FAST_UPLOAD, bytes per second, default 64M */
+} StrategyConfig;
+
 typedef struct Config {
     Target target;
     Target restore_target; /* OPENCLAW_RESTORE_DATASET_REPO; kind TARGET_NONE when unset */
@@ -119,8 +143,9 @@ typedef struct Config {
     char **excludes; /* glob patterns, see exclude.h */
     size_t exclude_count;
 
-    uint64_t volume_size;          /* HFSYNC_VOLUME_SIZE, default 256M */
-    int compression_level;         /* HFSYNC_COMPRESSION_LEVEL, zstd 1..19, default 3 */
+    uint64_t volume_size;          /* HFSYNC_VOLUME_SIZE; 0 (default "auto"): per backup */
+    int compression_level;         /* HFSYNC_COMPRESSION_LEVEL, zstd 1..19; 0 (default "auto"):
+                                      per backup */
     int threads;                   /* HFSYNC_THREADS, 0 = number of cores */
     int max_incrementals;          /* HFSYNC_MAX_INCREMENTALS, default 10 */
     bool restore_setid;            /* HFSYNC_RESTORE_SETID, default false: strip setuid/setgid */
@@ -167,6 +192,7 @@ typedef struct Config {
                                  restore picks when none is named; NULL: the latest */
 
     KeepConfig keep;
+    StrategyConfig strategy;
     int64_t test_now; /* HFSYNC_TEST_NOW (tests only): the clock backup names and prune use,
                          epoch seconds; 0: the real clock */
 } Config;

@@ -61,6 +61,10 @@ typedef struct BackupMeta {
     char manifest_sha256[HASH_HEX_SIZE];
     VolumeInfo *vinfo; /* volume_count of them */
     uint64_t bytes_source, bytes_stored, bytes_uploaded;
+    /* For the strategy's history (0: unknown, e.g. written by an older hfsync): archive_size of
+     * the chain's full backup and summed over the chain through this backup, and the upload
+     * speed (bytes per second) last measured on the chain's target. */
+    uint64_t full_size, chain_size, upload_rate;
     uint64_t added, changed, deleted;
     int64_t duration_ms;
     CryptoParams cipher; /* native and encrypted: the "cipher" object (FORMAT.md §8.2) */

@@ -86,6 +86,12 @@ void hash_sink_result(Sink *sink, char hex[HASH_HEX_SIZE], uint64_t *size);
 /* Reset counters and digest, and point at a new `next` (for the next volume). */
 void hash_sink_restart(Sink *sink, Sink *next);
 
+/* Measures the wall time `next` takes over its writes and finish (with the storage sink as
+ * `next`: the time spent uploading), summed over restarts. */
+Sink *timer_sink_new(Sink *next);
+void timer_sink_restart(Sink *sink, Sink *next);
+int64_t timer_sink_elapsed_ns(Sink *sink);
+
 Reader *hash_reader_new(Reader *next, HashKind kind);
 /* The digest of everything read so far, and the count. Call once, at the end. */
 void hash_reader_result(Reader *reader, char hex[HASH_HEX_SIZE], uint64_t *size);

@@ -6,11 +6,13 @@
 #define HFSYNC_AGENT_INTERN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "hfsync/agent.h"
 #include "hfsync/chain.h"
 #include "hfsync/crypto.h"
 #include "hfsync/lease.h"
+#include "hfsync/strategy.h"
 
 typedef struct VolumeJob {
     const Config *cfg;
@@ -65,6 +67,38 @@ KeyJob *key_job_start(const char *password, const CryptoParams *open_params);
 /* Wait for the job and free it: the key (caller frees) and its parameters in *params (may be
  * NULL), or NULL with the error crypto_key_open/create gave. */
 CryptoKey *key_job_finish(KeyJob *job, CryptoParams *params, Error *err);
+
+/* --- planning a native backup (backup_plan.c) ------------------------------------------------
+ * The strategy's inputs (strategy.h) and what --dry-run prints; backup_run applies the decision. */
+
+/* A source of the previous backup (`prev`, NULL: none) whose path is gone is refused, and so is
+ * a state with no source at all: a missing mount must not be recorded as a deletion. */
+bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev, Error *err);
+/* Without a password, an encrypted latest backup (`prev`) is neither continued nor replaced. */
+bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err);
+/* The scan `cur` compared with the previous manifest `prev` (NULL: none, everything is added),
+ * without changing either: the same comparison backup_run's diff makes. */
+void backup_changes(const Manifest *cur, const Manifest *prev, StrategyChanges *out);
+/* The chain and history inputs from the latest backup `prev` (NULL: none) at time `now`. */
+void backup_strategy_input(const BackupMeta *prev, int64_t now, StrategyInput *in);
+/* The upload speed to record in a new backup's meta: measured when it uploaded enough to tell
+ * (`uploaded` bytes in `upload_ns`), else the latest backup's. 0: unknown. */
+uint64_t backup_upload_rate(const BackupMeta *prev, uint64_t uploaded, int64_t upload_ns);
+/* Backups skipped in a row over the latest backup `latest` (its .meta.json path), from
+ * "strategy.json" in the cache dir; 0 when unknown or counted against another backup. */
+int backup_skips_load(const Config *cfg, const char *latest);
+/* Record `skips` in a row over `latest` (best effort: a failure is logged). */
+void backup_skips_save(const Config *cfg, const char *latest, int skips);
+/* The decision for a backup of the scan `cur`: compared with `prev_manifest` (NULL with a
+ * `forced_full` reason), with the chain and history of the latest backup `prev` and the skips in
+ * a row so far. Logs the one decision line, and counts a skip (not on a dry run). */
+void backup_plan(const Config *cfg, const BackupOpts *opts, const BackupMeta *prev,
+                 const Manifest *prev_manifest, const Manifest *cur, const char *forced_full,
+                 int64_t now, StrategyChanges *changes, StrategyDecision *plan);
+/* A new backup's full_size and chain_size from the latest one (`prev`; NULL for a full). */
+void backup_chain_sizes(const BackupMeta *prev, BackupMeta *meta);
+/* --dry-run's report: the decision, what the backup would store and upload. */
+void backup_plan_print(const StrategyDecision *d, const StrategyChanges *c, FILE *out);
 
 /* --- restore staging (restore.c), shared by both formats' restores -------------------------- */
 
@@ -168,14 +202,6 @@ LeaseKeeper *keeper_start(const Config *cfg, const Lease *lease, bool sync, Erro
 void keeper_view(LeaseKeeper *k, KeeperView *out);
 /* Stop renewing and release the lease (waiting at most a few seconds for the storage). */
 void keeper_stop(LeaseKeeper *k);
-
-/* --- checks of a native backup before it writes (backup_checks.c) ---------------------------- */
-
-/* Nothing to back up at all, or a source of the previous backup (`prev`, may be NULL) whose path
- * is gone now, is refused: it is far more often a missing mount than a deletion. */
-bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev, Error *err);
-/* Without a password, a backup neither continues nor replaces an encrypted chain silently. */
-bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err);
 
 /* --- guard and prune (guard.c, prune.c) ----------------------------------------------------- */
 

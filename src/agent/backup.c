@@ -41,10 +41,12 @@ typedef struct BackupCtx {
     Sink *async;
     Sink *aead; /* with a key: the encrypting stage, restarted for every volume */
     Sink *vol_hash;
+    Sink *timer; /* measures the time spent in `out`: uploading */
     Hasher *content;
     Sink *out;
     TarWriter *tw;
-    uint32_t volume; /* number of the open volume, 0 when none is open */
+    uint32_t volume;      /* number of the open volume, 0 when none is open */
+    uint64_t volume_size; /* the strategy's */
     uint64_t vol_files, vol_entries;
     size_t vol_first;      /* manifest index of the open volume's first entry */
     CheckpointWriter *ckw; /* this backup's checkpoint */
@@ -58,6 +60,7 @@ typedef struct BackupCtx {
     uint8_t *buf;
     Progress progress;
     uint64_t stored_files, stored_bytes, uploaded, warnings;
+    int64_t upload_ns; /* of the manifest; the volumes' is b->timer's */
 } BackupCtx;
 
 static void backup_note_written(BackupCtx *b, const char *path)
@@ -83,7 +86,8 @@ static bool backup_volume_open(BackupCtx *b, Error *err)
         goto out;
     backup_note_written(b, path);
     /* The writer thread is idle between volumes: its stages can be pointed at the next one. */
-    hash_sink_restart(b->vol_hash, b->out);
+    timer_sink_restart(b->timer, b->out);
+    hash_sink_restart(b->vol_hash, b->timer);
     if (b->aead != NULL && !aead_sink_restart(b->aead, b->vol_hash, obj, err))
         goto out;
     zstd_sink_restart(b->zstd, b->async);
@@ -268,7 +272,7 @@ static bool backup_entries(BackupCtx *b, Error *err)
         if (!(e->flags & ENTRY_GONE))
             b->vol_entries++;
         progress_update(&b->progress, b->stored_files, b->stored_bytes);
-        if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size) {
+        if (zstd_sink_produced(b->zstd) >= b->volume_size) {
             if (!backup_volume_close(b, i + 1, err) ||
                 !checkpoint_save(b->ckw, b->st, b->commits, false, b->cur, b->self_ref, b->vinfo,
                                  b->vcount, err))
@@ -341,7 +345,9 @@ static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
         meta->manifest_entries = entries;
         char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
         backup_note_written(b, path);
+        int64_t t0 = time_monotonic_ns();
         ok = storage_put(b->st, path, data, size, err);
+        b->upload_ns += time_monotonic_ns() - t0;
         if (!ok)
             error_prefix(err, "manifest '%s'", path);
         free(path);
@@ -387,43 +393,10 @@ static bool backup_unique_name(BackupCtx *b, int64_t start, bool full, char *nam
     return error_set(err, ERR_FAIL, "cannot find a free backup name");
 }
 
-/* The backup's key, derived while the sources were scanned (`job`). An incremental continues an
- * encrypted chain only under the configured password, and then reuses the chain's key (`reuse`;
- * FORMAT.md §8.2 allows it): one scrypt per run. A password that does not open the chain is a
- * password change: a new chain (*why_full) under a new key. */
-static CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const BackupMeta *prev,
-                                    bool reuse, CryptoParams *params, const char **why_full,
-                                    Checkpoint **ckpt, Error *err)
-{
-    CryptoKey *key = key_job_finish(job, params, err);
-    bool wrong =
-        key == NULL && err->code == ERR_USAGE && str_starts_with(err->msg, "wrong password");
-    if (wrong && (reuse || *ckpt != NULL)) {
-        error_clear(err);
-        if (reuse) {
-            log_warn("the configured password does not open the latest backup '%s': the password "
-                     "changed, so a new chain starts; older backups restore with their password "
-                     "in HFSYNC_OLD_PASSWORDS_FILE",
-                     prev->name);
-            *why_full = "the password changed";
-        } else {
-            log_info("the password does not open the unfinished backup '%s': not resumed",
-                     checkpoint_name(*ckpt));
-        }
-        checkpoint_free(*ckpt); /* planned as an incremental, or under another key */
-        *ckpt = NULL;
-        memset(params, 0, sizeof(*params));
-        key = crypto_key_create(cfg->password, params, err);
-    }
-    if (key == NULL && reuse)
-        error_prefix(err, "latest backup '%s'", prev->name);
-    else if (key == NULL)
-        error_prefix(err, "encryption key");
-    return key;
-}
-
 bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
+    if (cfg->format == FORMAT_SEED && opts->dry_run)
+        return error_set(err, ERR_USAGE, "--dry-run is not available with HFSYNC_FORMAT=seed");
     if (cfg->format == FORMAT_SEED) /* the original script's format (seed_backup.c) */
         return seed_backup_run(cfg, opts, res, err);
     int64_t t0 = time_monotonic_ns();
@@ -473,6 +446,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     }
     if (!backup_check_encryption(cfg, prev, err))
         goto out;
+    /* Fulls the strategy cannot overrule; the others are its choice (strategy.h). */
     if (opts->full)
         why_full = "--full was given";
     else if (prev == NULL)
@@ -481,10 +455,10 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         why_full = "the latest backup was written by the original script";
     else if (cfg->password != NULL && !prev->encrypted)
         why_full = "encryption was turned on";
-    else if (prev->incremental_count >= cfg->max_incrementals)
-        why_full = "the chain reached HFSYNC_MAX_INCREMENTALS";
-    /* An unfinished backup of the same plan is resumed (checkpoint.h). */
-    ckpt = checkpoint_find(cfg, b.st, latest, why_full != NULL, cfg->password != NULL, start);
+    /* An unfinished backup planned while the pointer named what it names now is resumed when
+     * this backup makes the same plan (checkpoint.h); its kind is known after the scan. */
+    ckpt = checkpoint_find(cfg, b.st, latest, why_full != NULL ? CHECKPOINT_FULL : CHECKPOINT_ANY,
+                           cfg->password != NULL, start);
     /* scrypt runs on its own thread while the sources are scanned. */
     bool reuse_key = why_full == NULL && prev->encrypted;
     if (cfg->password != NULL)
@@ -501,8 +475,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         key_job = NULL;
         if (key == NULL)
             goto out;
+        reuse_key = reuse_key && why_full == NULL; /* not after a password change */
     }
-    b.key = key;
     if (why_full == NULL) {
         prev_manifest = agent_manifest_load(cfg, b.st, prev, key, err);
         if (prev_manifest == NULL) {
@@ -511,9 +485,35 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
             goto out;
         }
     }
-    bool full = why_full != NULL;
-    if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
+    if (!backup_check_sources(cfg, b.cur, prev_manifest, err))
         goto out;
+
+    StrategyChanges changes;
+    StrategyDecision plan;
+    backup_plan(cfg, opts, prev, prev_manifest, b.cur, why_full, start, &changes, &plan);
+    bool full = plan.action == STRATEGY_FULL;
+    if (opts->dry_run || plan.action == STRATEGY_SKIP) {
+        if (opts->dry_run)
+            backup_plan_print(&plan, &changes, stdout);
+        res->skipped = plan.skip_counts;
+        res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
+        if (prev != NULL)
+            snprintf(res->meta_path, sizeof(res->meta_path), "%s", prev->path);
+        ok = true;
+        goto out;
+    }
+    if (ckpt != NULL && checkpoint_full(ckpt) != full) { /* planned otherwise */
+        checkpoint_free(ckpt);
+        ckpt = NULL;
+    }
+    if (full && reuse_key) { /* the strategy starts a new chain: under a new key */
+        crypto_key_free(key);
+        key = backup_key_new(cfg, &ckpt, &cipher, err);
+        if (key == NULL)
+            goto out;
+    }
+    b.key = key;
+    b.volume_size = plan.volume_size;
     if (ckpt != NULL) {
         snprintf(name, sizeof(name), "%s", checkpoint_name(ckpt));
         start = checkpoint_started(ckpt);
@@ -527,23 +527,13 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
 
     uint64_t added, changed, deleted;
     backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
-    if (!full && added + changed + deleted == 0) {
-        log_info("backup: nothing changed since %s (%llu files, %llu dirs checked); no backup "
-                 "made",
-                 prev->name, (unsigned long long)scan.files, (unsigned long long)scan.dirs);
-        res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
-        snprintf(res->meta_path, sizeof(res->meta_path), "%s", prev->path);
-        ok = true;
-        goto out;
-    }
     size_t adopted = ckpt ? checkpoint_adopt(ckpt, b.st, b.cur, b.self_ref, &b.vinfo, &b.vcount,
                                              &b.stored_files, &b.stored_bytes)
                           : 0;
     b.volume = (uint32_t)adopted;
-    log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
-             full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
-             (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
-             (unsigned long long)b.cur->count);
+    log_debug("backup %s (%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
+              full ? "full" : "incremental", (unsigned long long)added, (unsigned long long)changed,
+              (unsigned long long)deleted, (unsigned long long)b.cur->count);
 
     /* Where writes are published by commits (the Hub), everything below is one commit. */
     if (!storage_begin(b.st, err))
@@ -554,7 +544,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (!checkpoint_begin(b.ckw, b.st, b.commits, b.cur, b.self_ref, b.vinfo, b.vcount, err))
         goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    b.vol_hash = hash_sink_new(NULL, HASH_SHA256);
+    b.timer = timer_sink_new(NULL);
+    b.vol_hash = hash_sink_new(b.timer, HASH_SHA256);
     if (key != NULL) {
         char *first = backup_volume_name(&b, 1);
         b.aead = aead_sink_new(b.vol_hash, key, first, NULL, err);
@@ -566,7 +557,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         async_sink_new(b.aead ? b.aead : b.vol_hash, BACKUP_WRITE_BUF, BACKUP_WRITE_BUFS, err);
     if (b.async == NULL)
         goto out;
-    b.zstd = zstd_sink_new(b.async, cfg->compression_level, threads, err);
+    b.zstd = zstd_sink_new(b.async, plan.level, threads, err);
     if (b.zstd == NULL)
         goto out;
     b.content = hasher_new(HASH_CONTENT);
@@ -622,7 +613,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     meta.file_count = b.stored_files;
     for (size_t i = 0; i < b.vcount; i++)
         meta.archive_size += b.vinfo[i].size;
-    meta.compression_level = cfg->compression_level;
+    backup_chain_sizes(full ? NULL : prev, &meta);
+    meta.compression_level = plan.level;
     meta.sources = x_calloc(cfg->source_count + 1, sizeof(char *));
     for (size_t i = 0; i < cfg->source_count; i++)
         meta.sources[meta.source_count++] = cfg->sources[i].name;
@@ -645,6 +637,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         goto out;
     }
     meta.duration_ms = (time_monotonic_ns() - t0) / 1000000;
+    meta.upload_rate =
+        backup_upload_rate(prev, b.uploaded, timer_sink_elapsed_ns(b.timer) + b.upload_ns);
     char *meta_path = meta_path_for(cfg->prefix, name);
     char *json = meta_to_json(&meta);
     meta.bytes_uploaded = b.uploaded + strlen(json);
@@ -745,6 +739,7 @@ out:
     sink_free(b.zstd);
     sink_free(b.aead);
     sink_free(b.vol_hash);
+    sink_free(b.timer);
     if (key_job != NULL) { /* a failed scan: the thread still runs */
         Error ignored = {0};
         crypto_key_free(key_job_finish(key_job, NULL, &ignored));

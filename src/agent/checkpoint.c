@@ -27,6 +27,7 @@ struct Checkpoint {
     char *dir; /* of path: "" or ending in '/' */
     char *name;
     int64_t started;
+    bool full;
     bool encrypted;
     CryptoParams cipher;
     CkptVolume *volumes;
@@ -37,6 +38,11 @@ struct Checkpoint {
 const char *checkpoint_name(const Checkpoint *c)
 {
     return c->name;
+}
+
+bool checkpoint_full(const Checkpoint *c)
+{
+    return c->full;
 }
 
 int64_t checkpoint_started(const Checkpoint *c)
@@ -90,7 +96,7 @@ static const char *ckpt_str(const cJSON *o, const char *key)
 
 /* The plan must be the one this backup makes; anything malformed is simply not resumed. */
 static Checkpoint *ckpt_parse(const char *text, const char *path, const char *name,
-                              const char *latest, bool full, bool encrypted, char *why,
+                              const char *latest, CheckpointKind kind, bool encrypted, char *why,
                               size_t why_size)
 {
     Checkpoint *c = x_calloc(1, sizeof(*c));
@@ -113,8 +119,9 @@ static Checkpoint *ckpt_parse(const char *text, const char *path, const char *na
     }
     /* Planned when the pointer named what it names now: so it was never published (and
      * nothing refers to it), and an incremental continues the same parent. */
-    if (cJSON_IsTrue(jfull) != full || (latest == NULL) != (p == NULL) ||
-        (latest != NULL && strcmp(latest, p) != 0)) {
+    bool full = cJSON_IsTrue(jfull);
+    if ((kind != CHECKPOINT_ANY && full != (kind == CHECKPOINT_FULL)) ||
+        (latest == NULL) != (p == NULL) || (latest != NULL && strcmp(latest, p) != 0)) {
         snprintf(why, why_size, "it was planned %s when the latest backup was %.100s, now %.100s",
                  cJSON_IsTrue(jfull) ? "as a full" : "as an incremental", p ? p : "none",
                  latest ? latest : "none");
@@ -128,6 +135,7 @@ static Checkpoint *ckpt_parse(const char *text, const char *path, const char *na
                  c->encrypted != encrypted ? "its encryption differs" : e.msg);
         goto fail;
     }
+    c->full = full;
     c->path = x_strdup(path);
     const char *slash = strrchr(path, '/');
     c->dir = slash ? x_strndup(path, (size_t)(slash - path + 1)) : x_strdup("");
@@ -173,10 +181,12 @@ static void ckpt_list_fn(const char *path, uint64_t size, void *ctx)
     }
 }
 
-/* A native backup name, "YYYYMMDD-HHMMSS" and F or I as `full` says. */
-static bool ckpt_name_ok(const char *name, bool full)
+/* A native backup name, "YYYYMMDD-HHMMSS" and F or I as `kind` says. */
+static bool ckpt_name_ok(const char *name, CheckpointKind kind)
 {
-    if (strlen(name) != 16 || name[8] != '-' || name[15] != (full ? 'F' : 'I'))
+    char want = kind == CHECKPOINT_FULL ? 'F' : 'I';
+    if (strlen(name) != 16 || name[8] != '-' ||
+        (kind == CHECKPOINT_ANY ? name[15] != 'F' && name[15] != 'I' : name[15] != want))
         return false;
     for (int i = 0; i < 15; i++)
         if (i != 8 && (name[i] < '0' || name[i] > '9'))
@@ -189,7 +199,7 @@ static int ckpt_newest_first(const void *a, const void *b)
     return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
-Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, bool full,
+Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, CheckpointKind kind,
                             bool encrypted, int64_t now)
 {
     CkptList l = {0};
@@ -203,7 +213,7 @@ Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, 
         qsort(l.names, l.count, sizeof(char *), ckpt_newest_first);
     Checkpoint *found = NULL;
     for (size_t i = 0; ok && found == NULL && i < l.count; i++) {
-        if (!ckpt_name_ok(l.names[i], full)) /* another plan */
+        if (!ckpt_name_ok(l.names[i], kind)) /* another plan */
             continue;
         char *path = checkpoint_path(cfg, l.names[i]);
         char *text = NULL, why[400] = "";
@@ -211,7 +221,7 @@ Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, 
             log_warn("cannot read checkpoint '%s' (not resumed): %s", path, err.msg);
             error_clear(&err);
         } else {
-            found = ckpt_parse(text, path, l.names[i], latest, full, encrypted, why, sizeof(why));
+            found = ckpt_parse(text, path, l.names[i], latest, kind, encrypted, why, sizeof(why));
             if (found != NULL && found->started + cfg->keep.stale_after_sec < now) {
                 snprintf(why, sizeof(why), "it is older than HFSYNC_STALE_AFTER");
                 checkpoint_free(found);

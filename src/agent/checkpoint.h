@@ -31,16 +31,24 @@
 
 typedef struct Checkpoint Checkpoint;
 
+/* Which kind of backup checkpoint_find looks for. */
+typedef enum CheckpointKind {
+    CHECKPOINT_ANY,
+    CHECKPOINT_FULL,
+    CHECKPOINT_INCREMENTAL
+} CheckpointKind;
+
 /* The newest checkpoint on the target that this backup can resume: planned as a full or not
- * as `full` says while the pointer named `latest` (a .meta.json path, NULL: no pointer) as it
+ * as `kind` says while the pointer named `latest` (a .meta.json path, NULL: no pointer) as it
  * still does — so it was never published, whether or not its .meta.json was written — started
  * less than HFSYNC_STALE_AFTER before `now`, with a key when `encrypted`. NULL when there is
  * none; reading errors are logged, never fatal. */
-Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, bool full,
+Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, CheckpointKind kind,
                             bool encrypted, int64_t now);
 void checkpoint_free(Checkpoint *c);
 
 const char *checkpoint_name(const Checkpoint *c);
+bool checkpoint_full(const Checkpoint *c);
 int64_t checkpoint_started(const Checkpoint *c);
 /* The key parameters of an encrypted checkpoint, NULL when it is not encrypted. */
 const CryptoParams *checkpoint_cipher(const Checkpoint *c);
@@ -88,6 +96,17 @@ void checkpoint_remove(CheckpointWriter *w, Storage *st);
 void checkpoint_drop_surplus(CheckpointWriter *w, Storage *st, size_t vcount, bool encrypted);
 /* The checkpoint's target-relative path; caller frees. */
 char *checkpoint_path(const Config *cfg, const char *name);
+
+/* The key of the backup being written (keyring.c). backup_key_finish: the key the KeyJob derived
+ * while the sources were scanned; an incremental continues an encrypted chain under its key
+ * (`reuse`), and a password that does not open it is a password change (a new chain: *why_full;
+ * the checkpoint, planned otherwise, is dropped). backup_key_new: the key of a new chain the
+ * strategy starts: the key of the full *ckpt resumes when the password opens it, else a new one. */
+struct KeyJob;
+CryptoKey *backup_key_finish(const Config *cfg, struct KeyJob *job, const BackupMeta *prev,
+                             bool reuse, CryptoParams *params, const char **why_full,
+                             Checkpoint **ckpt, Error *err);
+CryptoKey *backup_key_new(const Config *cfg, Checkpoint **ckpt, CryptoParams *params, Error *err);
 
 /* Test hook: HFSYNC_TEST_CRASH=<point>[:<n>] kills this process with SIGKILL when the backup
  * reaches `point` (for the n-th time): "volume" (a volume finished and checkpointed), "inside"

@@ -216,7 +216,7 @@ static bool agent_start_job(Agent *a, JobKind kind)
     if (kind == JOB_RESTORE)
         argv[n++] = "--if-needed";
     else if (kind == JOB_FINAL)
-        argv[n++] = "--no-prune"; /* the final backup's time is short: pruning can wait */
+        argv[n++] = "--final"; /* never skipped; no prune: its time is short, pruning can wait */
     Error err = {0};
     SpawnOpts so = {.search_path = a->exe[0] != '/', .stdout_null = true};
     pid_t pid = sup_spawn(&a->sup, argv, &so, &err);

@@ -64,7 +64,8 @@ bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *ho
 
 bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
-    if (cfg->target.kind == TARGET_NONE || cfg->source_count == 0)
+    /* A dry run writes nothing: it needs neither the lock nor the lease, and changes no marker. */
+    if (cfg->target.kind == TARGET_NONE || cfg->source_count == 0 || opts->dry_run)
         return backup_run(cfg, opts, res, err); /* which says what is missing */
     memset(res, 0, sizeof(*res));
     AgentLock *lock = agent_lock_take(cfg, "backup", cfg->lock_timeout_sec, err);
@@ -104,7 +105,7 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
     }
     /* On the Hub the prune after the backup joins the backup's commit: one commit, and the
      * plan already counts the new backup. */
-    bool prune = cfg->keep.prune_auto && !opts->no_prune;
+    bool prune = cfg->keep.prune_auto && !opts->no_prune && !opts->final;
     PruneFold fold = {.cfg = cfg, .owner = check.owner};
     if (prune && cfg->target.kind == TARGET_HF) {
         o.in_commit = prune_fold_stage;

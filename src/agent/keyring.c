@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agent.intern.h"
+#include "checkpoint.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
 
@@ -180,5 +181,66 @@ CryptoKey *key_job_finish(KeyJob *job, CryptoParams *params, Error *err)
     else if (key == NULL)
         *err = job->err;
     free(job);
+    return key;
+}
+
+/* --- the key of a native backup being written ------------------------------------------------ */
+
+/* The backup's key, derived while the sources were scanned (`job`). An incremental continues an
+ * encrypted chain only under the configured password, and then reuses the chain's key (`reuse`;
+ * FORMAT.md §8.2 allows it): one scrypt per run. A password that does not open the chain is a
+ * password change: a new chain (*why_full) under a new key. */
+CryptoKey *backup_key_finish(const Config *cfg, KeyJob *job, const BackupMeta *prev, bool reuse,
+                             CryptoParams *params, const char **why_full, Checkpoint **ckpt,
+                             Error *err)
+{
+    CryptoKey *key = key_job_finish(job, params, err);
+    bool wrong =
+        key == NULL && err->code == ERR_USAGE && str_starts_with(err->msg, "wrong password");
+    if (wrong && (reuse || *ckpt != NULL)) {
+        error_clear(err);
+        if (reuse) {
+            log_warn("the configured password does not open the latest backup '%s': the password "
+                     "changed, so a new chain starts; older backups restore with their password "
+                     "in HFSYNC_OLD_PASSWORDS_FILE",
+                     prev->name);
+            *why_full = "the password changed";
+        } else {
+            log_info("the password does not open the unfinished backup '%s': not resumed",
+                     checkpoint_name(*ckpt));
+        }
+        checkpoint_free(*ckpt); /* planned as an incremental, or under another key */
+        *ckpt = NULL;
+        memset(params, 0, sizeof(*params));
+        key = crypto_key_create(cfg->password, params, err);
+    }
+    if (key == NULL && reuse)
+        error_prefix(err, "latest backup '%s'", prev->name);
+    else if (key == NULL)
+        error_prefix(err, "encryption key");
+    return key;
+}
+
+/* The key of a new chain the strategy starts: the key of the full it resumes (`*ckpt`, when the
+ * password opens it), else a new one. */
+CryptoKey *backup_key_new(const Config *cfg, Checkpoint **ckpt, CryptoParams *params, Error *err)
+{
+    const CryptoParams *was = *ckpt != NULL ? checkpoint_cipher(*ckpt) : NULL;
+    CryptoKey *key = was != NULL ? crypto_key_open(cfg->password, was, err) : NULL;
+    if (key != NULL) {
+        *params = *was;
+        return key;
+    }
+    if (was != NULL) {
+        log_info("the password does not open the unfinished backup '%s': not resumed",
+                 checkpoint_name(*ckpt));
+        error_clear(err);
+        checkpoint_free(*ckpt);
+        *ckpt = NULL;
+    }
+    memset(params, 0, sizeof(*params));
+    key = crypto_key_create(cfg->password, params, err);
+    if (key == NULL)
+        error_prefix(err, "encryption key");
     return key;
 }

@@ -21,6 +21,7 @@
 
 #include "hfsync/crypto.h"
 #include "hfsync/log.h"
+#include "hfsync/strategy.h"
 #include "hfsync/util.h"
 #include "seed.intern.h"
 
@@ -266,7 +267,9 @@ static void seed_pipe_free(SeedPipe *p)
 static bool seed_archive_write(const Config *cfg, Storage *st, SeedWriter *w, const char *name,
                                SeedPipe *p, char checksum[80], uint64_t *archive_size, Error *err)
 {
-    p->split = seed_split_new(st, cfg->prefix, name, cfg->volume_size, cfg->work_dir, err);
+    /* The strategy's dynamic choices are the native format's; "auto" is its fixed default. */
+    uint64_t volume = cfg->volume_size > 0 ? cfg->volume_size : STRATEGY_DEFAULT_VOLUME_SIZE;
+    p->split = seed_split_new(st, cfg->prefix, name, volume, cfg->work_dir, err);
     if (p->split == NULL)
         return false;
     p->hash = hash_sink_new(p->split, HASH_SHA256);
@@ -279,7 +282,7 @@ static bool seed_archive_write(const Config *cfg, Storage *st, SeedWriter *w, co
         if (p->enc == NULL)
             return false;
     }
-    int level = cfg->compression_level < 1   ? 1
+    int level = cfg->compression_level < 1   ? STRATEGY_DEFAULT_LEVEL
                 : cfg->compression_level > 9 ? 9
                                              : cfg->compression_level;
     w->tw = tar_writer_new_gzip(p->enc ? p->enc : p->async, level, err);

@@ -425,11 +425,18 @@ static bool config_set_volume_size(Config *cfg, const Loader *ld, const char *na
 {
     (void)ld;
     uint64_t v;
-    if (!config_parse_size(name, value, &v, err))
-        return false;
+    if (value != NULL && strcasecmp(value, "auto") == 0) {
+        cfg->volume_size = 0; /* chosen per backup (strategy.h) */
+        return true;
+    }
+    if (!config_parse_size(name, value, &v, NULL))
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' is not a size; use auto or a size from 4K to 64G, e.g. 256M",
+                         name, value != NULL ? value : "");
     if (v < (4u << 10) || v > (64ull << 30))
-        return error_set(err, ERR_USAGE, "%s: '%s' is out of range; use a size from 4K to 64G",
-                         name, value);
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' is out of range; use auto or a size from 4K to 64G", name,
+                         value);
     cfg->volume_size = v;
     return true;
 }
@@ -447,7 +454,18 @@ static bool config_set_level(Config *cfg, const Loader *ld, const char *name, co
                              Error *err)
 {
     (void)ld;
-    return config_set_int(&cfg->compression_level, name, value, 1, 19, err);
+    if (value != NULL && strcasecmp(value, "auto") == 0) {
+        cfg->compression_level = 0; /* chosen per backup (strategy.h) */
+        return true;
+    }
+    long v;
+    if (!config_parse_int(name, value, 1, 19, &v, NULL))
+        return error_set(err, ERR_USAGE,
+                         "%s: '%s' is not a compression level; use auto or a zstd level from 1 "
+                         "(fastest) to 19 (smallest)",
+                         name, value != NULL ? value : "");
+    cfg->compression_level = (int)v;
+    return true;
 }
 
 static bool config_set_threads(Config *cfg, const Loader *ld, const char *name, const char *value,
@@ -572,11 +590,33 @@ static const struct {
 } config_settings[] = {
     {"HFSYNC_PREFIX", "OPENCLAW_BACKUP_PATH_PREFIX", "backups", config_set_prefix},
     {"HFSYNC_EXCLUDE", NULL, NULL, config_set_exclude},
-    {"HFSYNC_VOLUME_SIZE", "OPENCLAW_BACKUP_SPLIT_SIZE", "256M", config_set_volume_size},
-    {"HFSYNC_COMPRESSION_LEVEL", "OPENCLAW_BACKUP_COMPRESSION_LEVEL", "3", config_set_level},
+    {"HFSYNC_VOLUME_SIZE", "OPENCLAW_BACKUP_SPLIT_SIZE", "auto", config_set_volume_size},
+    {"HFSYNC_COMPRESSION_LEVEL", "OPENCLAW_BACKUP_COMPRESSION_LEVEL", "auto", config_set_level},
     {"HFSYNC_THREADS", NULL, "0", config_set_threads},
     {"HFSYNC_MAX_INCREMENTALS", "OPENCLAW_MAX_INCREMENTAL_BACKUPS", "10",
      config_set_max_incrementals},
+    {"HFSYNC_INCREMENTAL", "OPENCLAW_INCREMENTAL_BACKUP", "true", config_set_incremental},
+    {"HFSYNC_FULL_INTERVAL", "OPENCLAW_FULL_BACKUP_INTERVAL_HOURS", "24h",
+     config_set_full_interval},
+    {"HFSYNC_FULL_RATIO", NULL, "50", config_set_full_ratio},
+    {"HFSYNC_MIN_CHANGED_FILES", "OPENCLAW_DYNAMIC_MIN_CHANGED_FILES", "0",
+     config_set_min_changed_files},
+    {"HFSYNC_MIN_CHANGED_SIZE", "OPENCLAW_DYNAMIC_MIN_CHANGED_SIZE_KB", "0",
+     config_set_min_changed_size},
+    {"HFSYNC_MAX_SKIPS", NULL, "auto", config_set_max_skips},
+    {"HFSYNC_DYNAMIC", "OPENCLAW_DYNAMIC_BACKUP", "true", config_set_dynamic},
+    {"HFSYNC_COMPRESSION_MIN", NULL, "1", config_set_level_min},
+    {"HFSYNC_COMPRESSION_MAX", NULL, "19", config_set_level_max},
+    {"HFSYNC_VOLUME_SIZE_MIN", NULL, "16M", config_set_volume_min},
+    {"HFSYNC_VOLUME_SIZE_MAX", NULL, "1G", config_set_volume_max},
+    {"HFSYNC_DYNAMIC_SMALL_SIZE", "OPENCLAW_DYNAMIC_SMALL_THRESHOLD_MB", "500M",
+     config_set_small_size},
+    {"HFSYNC_DYNAMIC_LARGE_SIZE", "OPENCLAW_DYNAMIC_MEDIUM_THRESHOLD_MB", "2000M",
+     config_set_large_size},
+    {"HFSYNC_DYNAMIC_HIGH_RATE", "OPENCLAW_DYNAMIC_HIGH_CHANGE_RATE", "10", config_set_high_rate},
+    {"HFSYNC_DYNAMIC_LOW_RATE", "OPENCLAW_DYNAMIC_LOW_CHANGE_RATE", "2", config_set_low_rate},
+    {"HFSYNC_DYNAMIC_SLOW_UPLOAD", NULL, "2M", config_set_slow_upload},
+    {"HFSYNC_DYNAMIC_FAST_UPLOAD", NULL, "64M", config_set_fast_upload},
     {"HFSYNC_RESTORE_SETID", NULL, "false", config_set_setid},
     {"HFSYNC_PROGRESS_INTERVAL", NULL, "10", config_set_progress},
     {"HFSYNC_WORK_DIR", "OPENCLAW_BACKUP_WORK_DIR", NULL, config_set_work_dir},
@@ -609,7 +649,7 @@ static const struct {
     {"HFSYNC_RESTORE", NULL, "auto", config_set_restore_policy},
     {"HFSYNC_ON_RESTORE_FAILURE", NULL, "exit", config_set_restore_failure},
     {"HFSYNC_RESTORE_RETRIES", NULL, "2", config_set_restore_retries},
-    {"HFSYNC_INTERVAL", NULL, "300", config_set_interval},
+    {"HFSYNC_INTERVAL", "OPENCLAW_INCREMENTAL_INTERVAL_MINUTES", "300", config_set_interval},
     {"HFSYNC_BACKUP_ON_START", NULL, "false", config_set_backup_on_start},
     {"HFSYNC_SIGNAL_GROUP", NULL, "false", config_set_signal_group},
     {"HFSYNC_STOP_TIMEOUT", NULL, "10", config_set_stop_timeout},
@@ -675,6 +715,7 @@ bool config_load(Config *cfg, ConfigGetenv getenv_fn, void *ctx, Error *err)
         const char *value = f.value != NULL ? f.value : config_settings[i].def;
         ok = config_settings[i].set(cfg, &ld, name, value, err) || config_fail_at(err, &f);
     }
+    ok = ok && config_strategy_check(cfg, err);
     loader_free(&ld);
     if (!ok)
         config_free(cfg);

@@ -145,6 +145,44 @@ bool config_set_restore_backup(Config *cfg, const Loader *ld, const char *name, 
                                Error *err);
 void config_secret_free(Config *cfg);
 
+/* The backup strategy (config_strategy.c). */
+bool config_set_dynamic(Config *cfg, const Loader *ld, const char *name, const char *value,
+                        Error *err);
+bool config_set_incremental(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_full_interval(Config *cfg, const Loader *ld, const char *name, const char *value,
+                              Error *err);
+bool config_set_full_ratio(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_min_changed_files(Config *cfg, const Loader *ld, const char *name,
+                                  const char *value, Error *err);
+bool config_set_min_changed_size(Config *cfg, const Loader *ld, const char *name, const char *value,
+                                 Error *err);
+bool config_set_max_skips(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_level_min(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_level_max(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_volume_min(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_volume_max(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_small_size(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_large_size(Config *cfg, const Loader *ld, const char *name, const char *value,
+                           Error *err);
+bool config_set_high_rate(Config *cfg, const Loader *ld, const char *name, const char *value,
+                          Error *err);
+bool config_set_low_rate(Config *cfg, const Loader *ld, const char *name, const char *value,
+                         Error *err);
+bool config_set_slow_upload(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+bool config_set_fast_upload(Config *cfg, const Loader *ld, const char *name, const char *value,
+                            Error *err);
+/* The pairs of bounds and thresholds are in order (min <= max, ...). */
+bool config_strategy_check(const Config *cfg, Error *err);
+
 /* Retention, prune and the test clock (config_keep.c). */
 bool config_set_keep_full(Config *cfg, const Loader *ld, const char *name, const char *value,
                           Error *err);

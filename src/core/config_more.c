@@ -244,6 +244,14 @@ bool config_set_interval(Config *cfg, const Loader *ld, const char *name, const 
                          Error *err)
 {
     (void)ld;
+    if (value != NULL && strcmp(name, "OPENCLAW_INCREMENTAL_INTERVAL_MINUTES") == 0) {
+        long minutes; /* the script's unit */
+        if (!config_parse_int(name, value, 1, 7 * 24 * 60, &minutes, NULL))
+            return error_set(err, ERR_USAGE, "%s: '%s' is not a number of minutes from 1 to 10080",
+                             name, value);
+        cfg->interval_sec = minutes * 60;
+        return true;
+    }
     return config_set_duration(&cfg->interval_sec, name, value, 1, 7 * 86400, "1s to 7d", err);
 }
 

@@ -132,6 +132,9 @@ static bool meta_parse_hfsync(BackupMeta *m, const cJSON *h, Error *err)
     jnum(b, "source", &m->bytes_source);
     jnum(b, "stored", &m->bytes_stored);
     jnum(b, "uploaded", &m->bytes_uploaded);
+    jnum(b, "full", &m->full_size);
+    jnum(b, "chain", &m->chain_size);
+    jnum(h, "upload_rate", &m->upload_rate);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(h, "changes");
     jnum(c, "added", &m->added);
     jnum(c, "changed", &m->changed);
@@ -296,11 +299,17 @@ char *meta_to_json(const BackupMeta *m)
     cJSON_AddNumberToObject(b, "source", (double)m->bytes_source);
     cJSON_AddNumberToObject(b, "stored", (double)m->bytes_stored);
     cJSON_AddNumberToObject(b, "uploaded", (double)m->bytes_uploaded);
+    if (m->full_size > 0)
+        cJSON_AddNumberToObject(b, "full", (double)m->full_size);
+    if (m->chain_size > 0)
+        cJSON_AddNumberToObject(b, "chain", (double)m->chain_size);
     cJSON *c = cJSON_AddObjectToObject(h, "changes");
     cJSON_AddNumberToObject(c, "added", (double)m->added);
     cJSON_AddNumberToObject(c, "changed", (double)m->changed);
     cJSON_AddNumberToObject(c, "deleted", (double)m->deleted);
     cJSON_AddNumberToObject(h, "duration_ms", (double)m->duration_ms);
+    if (m->upload_rate > 0)
+        cJSON_AddNumberToObject(h, "upload_rate", (double)m->upload_rate);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char *out = x_strdup(text);

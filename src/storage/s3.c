@@ -631,7 +631,10 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     s->parallel = c->parallel > 0 ? c->parallel : 4;
     s->part_size = c->part_size > 0 ? c->part_size : (8u << 20);
     /* The largest volume must fit in 10,000 parts. */
-    uint64_t volume = cfg != NULL ? cfg->volume_size : 0;
+    /* HFSYNC_VOLUME_SIZE=auto: the largest the strategy may choose. */
+    uint64_t volume = cfg == NULL            ? 0
+                      : cfg->volume_size > 0 ? cfg->volume_size
+                                             : cfg->strategy.volume_max;
     if (volume / S3_MAX_PARTS + 1 > s->part_size)
         s->part_size = volume / S3_MAX_PARTS + 1;
     if (s->sig == NULL || (s->http = http_new(&s->hs, err)) == NULL) {

@@ -118,6 +118,56 @@ void hash_sink_restart(Sink *sink, Sink *next)
     sink->next = next;
 }
 
+/* --- timer sink ----------------------------------------------------------------------------- */
+
+typedef struct TimerSink {
+    Sink base;
+    int64_t elapsed_ns;
+} TimerSink;
+
+static bool timer_sink_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
+{
+    TimerSink *t = (TimerSink *)sink;
+    int64_t start = time_monotonic_ns();
+    bool ok = sink_write(sink->next, data, size, err);
+    t->elapsed_ns += time_monotonic_ns() - start;
+    return ok;
+}
+
+static bool timer_sink_finish(Sink *sink, Error *err)
+{
+    TimerSink *t = (TimerSink *)sink;
+    int64_t start = time_monotonic_ns();
+    bool ok = sink_finish(sink->next, err);
+    t->elapsed_ns += time_monotonic_ns() - start;
+    return ok;
+}
+
+static void timer_sink_free(Sink *sink)
+{
+    free(sink);
+}
+
+static const SinkOps timer_sink_ops = {timer_sink_write, timer_sink_finish, timer_sink_free};
+
+Sink *timer_sink_new(Sink *next)
+{
+    TimerSink *t = x_calloc(1, sizeof(*t));
+    t->base.ops = &timer_sink_ops;
+    t->base.next = next;
+    return &t->base;
+}
+
+void timer_sink_restart(Sink *sink, Sink *next)
+{
+    sink->next = next;
+}
+
+int64_t timer_sink_elapsed_ns(Sink *sink)
+{
+    return ((TimerSink *)sink)->elapsed_ns;
+}
+
 /* --- hash reader ---------------------------------------------------------------------------- */
 
 typedef struct HashReader {

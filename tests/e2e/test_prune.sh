@@ -106,7 +106,9 @@ build_target() { # label
                 want=$(stamp "$t")F
                 FULL[$letter]=$BK
             else
-                backup_expect I "${ENV[@]}" HFSYNC_PRUNE=off "HFSYNC_TEST_NOW=$t" || return 1
+                # mutate changes every file: HFSYNC_FULL_RATIO=0 keeps the chain going
+                backup_expect I "${ENV[@]}" HFSYNC_PRUNE=off HFSYNC_FULL_RATIO=0 \
+                    "HFSYNC_TEST_NOW=$t" || return 1
                 want=$(stamp "$t")I
             fi
             [ "$BK" = "$want" ] || { problem "HFSYNC_TEST_NOW=$t made backup '$BK', expected '$want'"; return 1; }

@@ -117,23 +117,24 @@ static void test_found_only_for_the_same_plan(void **state)
 {
     Fx *fx = *state;
     write_checkpoint(fx, 2);
-    Checkpoint *c = checkpoint_find(&fx->cfg, fx->st, LATEST, true, false, NOW);
+    Checkpoint *c = checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_FULL, false, NOW);
     assert_non_null(c);
     assert_string_equal(checkpoint_name(c), NAME);
     assert_int_equal(checkpoint_started(c), NOW - 60);
     assert_null(checkpoint_cipher(c));
     checkpoint_free(c);
     /* The pointer moved, no pointer, an incremental, encrypted, too old: not this plan. */
-    assert_null(checkpoint_find(&fx->cfg, fx->st, "backups/other.meta.json", true, false, NOW));
-    assert_null(checkpoint_find(&fx->cfg, fx->st, NULL, true, false, NOW));
-    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, false, false, NOW));
-    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, true, true, NOW));
-    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, true, false, NOW + 2 * 86400));
+    assert_null(
+        checkpoint_find(&fx->cfg, fx->st, "backups/other.meta.json", CHECKPOINT_FULL, false, NOW));
+    assert_null(checkpoint_find(&fx->cfg, fx->st, NULL, CHECKPOINT_FULL, false, NOW));
+    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_INCREMENTAL, false, NOW));
+    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_FULL, true, NOW));
+    assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_FULL, false, NOW + 2 * 86400));
 }
 
 static size_t adopt(Fx *fx, Manifest *cur, uint64_t *files)
 {
-    Checkpoint *c = checkpoint_find(&fx->cfg, fx->st, LATEST, true, false, NOW);
+    Checkpoint *c = checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_FULL, false, NOW);
     assert_non_null(c);
     VolumeInfo *vi = NULL;
     size_t vcount = 0;
@@ -233,8 +234,8 @@ static void test_hostile_checkpoint(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_true(
             storage_put(fx->st, "backups/" NAME ".checkpoint.json", bad[i], strlen(bad[i]), &err));
-        assert_null(checkpoint_find(&fx->cfg, fx->st, NULL, true, false, NOW));
-        assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, true, false, NOW));
+        assert_null(checkpoint_find(&fx->cfg, fx->st, NULL, CHECKPOINT_FULL, false, NOW));
+        assert_null(checkpoint_find(&fx->cfg, fx->st, LATEST, CHECKPOINT_FULL, false, NOW));
     }
 }
 

@@ -417,8 +417,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.prefix, "backups");
     assert_int_equal(cfg.source_count, 0);
     assert_int_equal(cfg.exclude_count, 0);
-    assert_true(cfg.volume_size == 256u << 20);
-    assert_int_equal(cfg.compression_level, 3);
+    assert_true(cfg.volume_size == 0);          /* auto: chosen per backup */
+    assert_int_equal(cfg.compression_level, 0); /* auto */
     assert_int_equal(cfg.threads, 0);
     assert_int_equal(cfg.max_incrementals, 10);
     assert_false(cfg.restore_setid);
@@ -492,17 +492,23 @@ static void test_numeric_settings(void **state)
     config_free(&cfg);
 
     load_fails(ENV("HFSYNC_VOLUME_SIZE", "12X"),
-               "HFSYNC_VOLUME_SIZE: '12X' is not a size; use a number of bytes with an optional "
-               "K, M or G suffix, e.g. 256M",
+               "HFSYNC_VOLUME_SIZE: '12X' is not a size; use auto or a size from 4K to 64G, "
+               "e.g. 256M",
                false);
     load_fails(ENV("HFSYNC_VOLUME_SIZE", "4095"),
-               "HFSYNC_VOLUME_SIZE: '4095' is out of range; use a size from 4K to 64G", false);
+               "HFSYNC_VOLUME_SIZE: '4095' is out of range; use auto or a size from 4K to 64G",
+               false);
     load_fails(ENV("HFSYNC_VOLUME_SIZE", "65G"),
-               "HFSYNC_VOLUME_SIZE: '65G' is out of range; use a size from 4K to 64G", false);
+               "HFSYNC_VOLUME_SIZE: '65G' is out of range; use auto or a size from 4K to 64G",
+               false);
     load_fails(ENV("HFSYNC_COMPRESSION_LEVEL", "0"),
-               "HFSYNC_COMPRESSION_LEVEL: '0' is not an integer from 1 to 19", false);
+               "HFSYNC_COMPRESSION_LEVEL: '0' is not a compression level; use auto or a zstd "
+               "level from 1 (fastest) to 19 (smallest)",
+               false);
     load_fails(ENV("HFSYNC_COMPRESSION_LEVEL", "20"),
-               "HFSYNC_COMPRESSION_LEVEL: '20' is not an integer from 1 to 19", false);
+               "HFSYNC_COMPRESSION_LEVEL: '20' is not a compression level; use auto or a zstd "
+               "level from 1 (fastest) to 19 (smallest)",
+               false);
     load_fails(ENV("HFSYNC_THREADS", "257"),
                "HFSYNC_THREADS: '257' is not an integer from 0 to 256", false);
     load_fails(ENV("HFSYNC_THREADS", "-1"), "HFSYNC_THREADS: '-1' is not an integer from 0 to 256",
@@ -547,7 +553,9 @@ static void test_openclaw_value_aliases(void **state)
     load_fails(ENV("OPENCLAW_BACKUP_SPLIT_SIZE", "lots"),
                "OPENCLAW_BACKUP_SPLIT_SIZE: 'lots' is not a size", true);
     load_fails(ENV("OPENCLAW_BACKUP_COMPRESSION_LEVEL", "22"),
-               "OPENCLAW_BACKUP_COMPRESSION_LEVEL: '22' is not an integer from 1 to 19", false);
+               "OPENCLAW_BACKUP_COMPRESSION_LEVEL: '22' is not a compression level; use auto or "
+               "a zstd level from 1 (fastest) to 19 (smallest)",
+               false);
 }
 
 static void test_agent_settings(void **state)
@@ -708,7 +716,7 @@ static void test_empty_is_unset(void **state)
             &cfg);
     assert_string_equal(cfg.prefix, "legacy"); /* the empty HFSYNC_PREFIX did not hide it */
     assert_int_equal(cfg.target.kind, TARGET_NONE);
-    assert_true(cfg.volume_size == 256u << 20);
+    assert_true(cfg.volume_size == 0); /* the default, auto */
     config_free(&cfg);
 }
 
@@ -911,8 +919,8 @@ static void test_env_file_errors(void **state)
 
     /* a bad value from the file names the variable and says where it was set */
     path = write_temp("HFSYNC_VOLUME_SIZE=12X\n");
-    want = str_printf("HFSYNC_VOLUME_SIZE: '12X' is not a size; use a number of bytes with an "
-                      "optional K, M or G suffix, e.g. 256M\nhint: HFSYNC_VOLUME_SIZE is set in "
+    want = str_printf("HFSYNC_VOLUME_SIZE: '12X' is not a size; use auto or a size from 4K to "
+                      "64G, e.g. 256M\nhint: HFSYNC_VOLUME_SIZE is set in "
                       "'%s'; fix it there or set it in the environment",
                       path);
     load_fails(ENV("HFSYNC_ENV_FILE", path), want, false);
@@ -967,7 +975,8 @@ static void test_config_set(void **state)
     assert_true(cfg.volume_size == 1u << 30);
     assert_false(config_set(&cfg, "HFSYNC_VOLUME_SIZE", "1K", &err));
     assert_string_equal(err.msg,
-                        "HFSYNC_VOLUME_SIZE: '1K' is out of range; use a size from 4K to 64G");
+                        "HFSYNC_VOLUME_SIZE: '1K' is out of range; use auto or a size from 4K to "
+                        "64G");
     assert_true(cfg.volume_size == 1u << 30);
 
     /* empty = back to the default */

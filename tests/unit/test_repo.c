@@ -304,6 +304,33 @@ static void test_meta_cipher(void **state)
     free(json);
 }
 
+/* The strategy's history fields: written when known, read back, 0 when absent (older metas). */
+static void test_meta_history_fields(void **state)
+{
+    (void)state;
+    CryptoParams params;
+    char *json = encrypted_meta_json(&params);
+    Error err = {0};
+    BackupMeta *m = meta_parse(json, "backups/20261121-101500F.meta.json", &err);
+    assert_non_null(m);
+    assert_true(m->full_size == 0 && m->chain_size == 0 && m->upload_rate == 0);
+    assert_null(strstr(json, "\"upload_rate\""));
+    assert_null(strstr(json, "\"chain\""));
+    m->full_size = 1000;
+    m->chain_size = 1500;
+    m->upload_rate = 3 << 20;
+    char *again = meta_to_json(m);
+    meta_free(m);
+    m = meta_parse(again, "backups/20261121-101500F.meta.json", &err);
+    assert_non_null(m);
+    assert_int_equal(m->full_size, 1000);
+    assert_int_equal(m->chain_size, 1500);
+    assert_int_equal(m->upload_rate, 3 << 20);
+    meta_free(m);
+    free(again);
+    free(json);
+}
+
 static void put_meta(Storage *st, const char *name, const char *parent, bool full)
 {
     char *json = str_printf("{\"version\":\"2.1\",\"backup_type\":\"%s\",\"chain_id\":\"abcd1234\","
@@ -514,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_manifest_non_utf8_names),
         cmocka_unit_test(test_path_check),
         cmocka_unit_test(test_meta_cipher),
+        cmocka_unit_test(test_meta_history_fields),
         cmocka_unit_test(test_chain_resolves_full_first),
         cmocka_unit_test(test_chain_broken_parent),
         cmocka_unit_test(test_chain_cycle),

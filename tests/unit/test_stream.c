@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hfsync/stream.h"
 #include "hfsync/tar.h"
@@ -390,6 +391,63 @@ static void test_async_sink_orders_bytes_and_reports_errors(void **state)
     free(data);
 }
 
+/* A sink that takes 20 ms per write: what the timer should see. */
+static bool slow_write(Sink *sink, const uint8_t *data, size_t size, Error *err)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return sink_write(sink->next, data, size, err);
+}
+
+static bool slow_finish(Sink *sink, Error *err)
+{
+    return sink_finish(sink->next, err);
+}
+
+static void slow_free(Sink *sink)
+{
+    free(sink);
+}
+
+static const SinkOps slow_ops = {slow_write, slow_finish, slow_free};
+
+static void test_timer_sink_measures_next(void **state)
+{
+    (void)state;
+    Error err = {0};
+    Sink *buf = buffer_sink_new();
+    Sink *slow = calloc(1, sizeof(Sink));
+    slow->ops = &slow_ops;
+    slow->next = buf;
+    Sink *timer = timer_sink_new(slow);
+    assert_int_equal(timer_sink_elapsed_ns(timer), 0);
+    assert_true(sink_write(timer, "abc", 3, &err) && sink_write(timer, "de", 2, &err));
+    assert_true(sink_finish(timer, &err));
+    size_t size;
+    const uint8_t *got = buffer_sink_data(buf, &size);
+    assert_int_equal(size, 5);
+    assert_memory_equal(got, "abcde", 5);
+    int64_t first = timer_sink_elapsed_ns(timer);
+    assert_true(first >= 40 * 1000 * 1000);
+    /* restarted on another sink (the next volume), the time adds up */
+    Sink *buf2 = buffer_sink_new();
+    slow->next = buf2;
+    timer_sink_restart(timer, slow);
+    assert_true(sink_write(timer, "x", 1, &err) && sink_finish(timer, &err));
+    assert_true(timer_sink_elapsed_ns(timer) >= first + 20 * 1000 * 1000);
+    /* errors pass through */
+    Sink *bad = calloc(1, sizeof(Sink));
+    bad->ops = &failing_ops;
+    timer_sink_restart(timer, bad);
+    assert_false(sink_write(timer, "x", 1, &err));
+    assert_int_equal(err.code, ERR_IO);
+    sink_free(timer);
+    sink_free(bad);
+    sink_free(slow);
+    sink_free(buf);
+    sink_free(buf2);
+}
+
 static void test_content_hash_is_sha256(void **state)
 {
     (void)state;
@@ -414,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_tar_roundtrip_seven_byte_source),
         cmocka_unit_test(test_prefetch_passes_bytes_and_errors),
         cmocka_unit_test(test_async_sink_orders_bytes_and_reports_errors),
+        cmocka_unit_test(test_timer_sink_measures_next),
         cmocka_unit_test(test_content_hash_is_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
