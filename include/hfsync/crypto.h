@@ -37,7 +37,7 @@ struct cJSON;
 #define CRYPTO_SALT_SIZE 16
 #define CRYPTO_CHECK_SIZE 32
 
-/* scrypt cost written by new backups: 2^15 * 8 * 128 bytes = 32 MiB, about 0.1 s. */
+/* scrypt cost written by new backups: 2^15 * 8 * 128 bytes = 32 MiB, about 0.07 s. */
 #define CRYPTO_KDF_N_DEFAULT 32768u
 #define CRYPTO_KDF_R_DEFAULT 8u
 #define CRYPTO_KDF_P_DEFAULT 1u

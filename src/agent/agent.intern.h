@@ -57,7 +57,7 @@ bool keyring_open(Keyring *kr, const BackupMeta *meta, const CryptoKey **key, Er
  * refused (ERR_CORRUPT): hfsync never writes one, so it was tampered with. */
 bool keyring_open_chain(Keyring *kr, const Chain *chain, const CryptoKey **keys, Error *err);
 
-/* scrypt (about 0.1 s) on a thread of its own, so that a backup derives its key while it scans.
+/* scrypt (about 0.07 s) on a thread of its own, so that a backup derives its key while it scans.
  * With `open_params`, open that key (crypto_key_open); without, create a new one
  * (crypto_key_create). `password` is borrowed until the job is finished. */
 typedef struct KeyJob KeyJob;

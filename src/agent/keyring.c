@@ -1,7 +1,7 @@
 /*
  * The keys of encrypted native backups, opened with the configured passwords (docs/FORMAT.md
  * §8.1–8.2): HFSYNC_PASSWORD first, then each line of HFSYNC_OLD_PASSWORDS_FILE, so that a chain
- * made before a password change still restores. scrypt is the expensive step (about 0.1 s and
+ * made before a password change still restores. scrypt is the expensive step (about 0.07 s and
  * 32 MiB), so each parameter set is opened once per run and the password that opened the last
  * one is tried first; a chain's backups normally share one set (backup.c reuses the full
  * backup's), so a restore derives one key. A backup derives its key on a thread of its own while

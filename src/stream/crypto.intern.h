@@ -17,6 +17,13 @@ struct CryptoKey {
 bool crypto_hkdf(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, size_t salt_size,
                  const uint8_t *info, size_t info_size, uint8_t *out, size_t out_size, Error *err);
 
+/* scrypt (RFC 7914): `out_size` bytes from the password and salt at cost n (a power of two >= 2),
+ * r and p; the same bytes as OpenSSL's "SCRYPT" KDF (stream/scrypt.c says why it is ours). The
+ * caller bounds the memory it takes, 128 * r * (n + p) bytes (kdf_params_valid in kdf.c). */
+bool crypto_scrypt(const char *password, size_t password_size, const uint8_t *salt,
+                   size_t salt_size, uint64_t n, uint32_t r, uint32_t p, uint8_t *out,
+                   size_t out_size, Error *err);
+
 /* Set `code` with "<what>: <OpenSSL's first queued error>" and clear OpenSSL's queue. */
 bool crypto_ossl_error(Error *err, ErrorCode code, const char *what);
 

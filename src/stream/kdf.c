@@ -76,35 +76,8 @@ static bool kdf_params_valid(const CryptoParams *params, Error *err)
 static bool kdf_scrypt(const char *password, const CryptoParams *params,
                        uint8_t out[CRYPTO_KEY_SIZE], Error *err)
 {
-    bool ok = false;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
-    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    if (ctx == NULL) {
-        crypto_ossl_error(err, ERR_FAIL, "scrypt is not available");
-        goto out;
-    }
-    uint64_t n = params->kdf_n, maxmem = CRYPTO_KDF_MAX_MEMORY;
-    uint32_t r = params->kdf_r, p = params->kdf_p;
-    OSSL_PARAM ps[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)password,
-                                          strlen(password)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)params->salt,
-                                          CRYPTO_SALT_SIZE),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-        OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_KDF_derive(ctx, out, CRYPTO_KEY_SIZE, ps) != 1) {
-        crypto_ossl_error(err, ERR_FAIL, "scrypt key derivation");
-        goto out;
-    }
-    ok = true;
-out:
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    return ok;
+    return crypto_scrypt(password, strlen(password), params->salt, CRYPTO_SALT_SIZE, params->kdf_n,
+                         params->kdf_r, params->kdf_p, out, CRYPTO_KEY_SIZE, err);
 }
 
 static bool key_check_value(const CryptoKey *key, uint8_t out[CRYPTO_CHECK_SIZE], Error *err)
