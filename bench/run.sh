@@ -15,6 +15,8 @@
 #   BENCH_BASELINE_FSYNC  1 (default): the baseline fsyncs its output file like hfsync does; 0: not
 #   BENCH_STRICT        1: exit 3 when a target is missed (default: report only)
 #   BENCH_CRYPT         0: skip the encrypted-vs-plain comparison (default 1)
+#   BENCH_ONLY          crypt: run only the encrypted-vs-plain comparison (no small-files tree,
+#                       no tar|zstd baseline, no S3)
 #   BENCH_KEEP          1: keep the backup repositories and baseline archive afterwards
 #   HFSYNC              the binary to measure (default ./hfsync; missing: baseline only)
 # Any other HFSYNC_* variable (HFSYNC_THREADS, HFSYNC_COMPRESSION_LEVEL, ...) is passed through.
@@ -29,6 +31,19 @@ runs=${BENCH_RUNS:-3}
 seed=${BENCH_SEED:-1}
 work=${BENCH_DIR:-$root/bench/.work}
 hfsync=${HFSYNC:-$root/hfsync}
+only=${BENCH_ONLY:-}
+
+case "$only" in
+    "" | crypt) ;;
+    *)
+        echo "bench: BENCH_ONLY must be empty or 'crypt' (got '$only')" >&2
+        exit 2
+        ;;
+esac
+if [ "$only" = crypt ] && [ "${BENCH_CRYPT:-1}" != 1 ]; then
+    echo "bench: BENCH_ONLY=crypt and BENCH_CRYPT=0 contradict each other" >&2
+    exit 2
+fi
 
 for v in size_mb small_files runs seed; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]]; then
@@ -108,17 +123,19 @@ echo "bench: $(nproc) cores, $(free -m | awk '/^Mem:/ {print $2}') MiB RAM, work
 env | grep -E '^HFSYNC_' | grep -vE '^HFSYNC_(REPO|SOURCES|CACHE_DIR|WORK_DIR)=' | sed 's/^/bench: passing /' || true
 
 python3 bench/gentree.py --out "$work/tree-${size_mb}M" --size-mb "$size_mb" --seed "$seed"
-python3 bench/gentree.py --out "$work/small-${small_files}" --small-files "$small_files" --seed "$seed"
+[ "$only" = crypt ] ||
+    python3 bench/gentree.py --out "$work/small-${small_files}" --small-files "$small_files" --seed "$seed"
 
 rc=0
 crypt_args=()
 [ "${BENCH_CRYPT:-1}" = 1 ] || crypt_args=(--skip-crypt)
+[ "$only" = crypt ] && crypt_args=(--only-crypt)
 BENCH_TAG=${BENCH_TAG:-${size_mb}M} python3 bench/bench.py \
     --tree "$work/tree-${size_mb}M" --small-tree "$work/small-${small_files}" \
     --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" "${crypt_args[@]}" || rc=$?
 
 # The S3 comparison (moto_server + boto3 from the image's python): BENCH_S3=0 skips it.
-if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ]; then
+if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ] && [ "$only" != crypt ]; then
     if command -v moto_server >/dev/null 2>&1 && python3 -c 'import boto3' 2>/dev/null; then
         python3 bench/s3bench.py --tree "$work/tree-${size_mb}M" --work "$work" \
             --runs "$runs" "${hf_args[@]}" | tee "$work/results-s3-${size_mb}M.txt" || rc=$?
