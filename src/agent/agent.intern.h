@@ -39,6 +39,59 @@ typedef struct VolumeJob {
  */
 bool volume_process(VolumeJob *job, uint32_t number, Error *err);
 
+/* --- manifests of native backups (manifest_io.c) --------------------------------------------
+ * A manifest read one entry at a time, in the order it is written (memory does not grow with
+ * it): from the local cache when its copy has the size and sha256 the meta records, else copied
+ * from the target into the cache and checked first (only without a usable cache is it parsed
+ * straight from the target). Its header must name `meta`'s backup. `key`: as
+ * agent_manifest_load. Errors name the manifest. */
+
+typedef struct ManifestStream ManifestStream;
+
+ManifestStream *manifest_stream_open(const Config *cfg, Storage *st, const BackupMeta *meta,
+                                     const CryptoKey *key, Error *err);
+/* As manifest_cursor_next(); 0 only once the bytes read, to their end, are the ones the meta
+ * records (ERR_CORRUPT otherwise). Entries are checked one by one, not against each other. */
+int manifest_stream_next(ManifestStream *s, ManifestEntry *e, const char **source, const char **ref,
+                         Error *err);
+void manifest_stream_free(ManifestStream *s);
+
+/* The copy of a manifest object a backup writes, kept in the cache as the manifest to compare
+ * the next backup with: write the object's bytes to the fd as they are stored, then close,
+ * keeping it only when the object was stored whole. Best effort: NULL (a warning logged) when
+ * the cache cannot be used. */
+typedef struct ManifestCacheCopy ManifestCacheCopy;
+
+ManifestCacheCopy *manifest_cache_copy_open(const Config *cfg, const char *name);
+int manifest_cache_copy_fd(const ManifestCacheCopy *c);
+void manifest_cache_copy_close(ManifestCacheCopy *c, bool keep);
+
+/* --- a backup's change detection (backup_diff.c) --------------------------------------------- */
+
+typedef struct EntrySpool EntrySpool;
+
+typedef struct BackupDiff {
+    uint64_t added, changed, deleted;
+    uint64_t todo_files, todo_bytes; /* files (and their bytes) the new backup stores */
+    char **prev_roots;               /* sources whose root the previous manifest has */
+    size_t prev_root_count;
+    bool prev_failed; /* backup_diff failed on the previous manifest (not on the spool) */
+} BackupDiff;
+
+/* Bytes of scanned entries a backup keeps in memory before its spool moves them to a file in
+ * HFSYNC_WORK_DIR (16 MiB; tests lower it to exercise the file). */
+extern size_t backup_spool_memory;
+
+/* A ScanEmit appending each entry to the EntrySpool `spool`. */
+bool backup_diff_spool_add(void *spool, const ManifestEntry *e, Error *err);
+/* Compare the scanned entries in `spool` (their sources index cur's table) with the previous
+ * manifest (NULL: none, everything is new), both in manifest order, one pass over each: an
+ * unchanged entry takes the previous one's ref (interned in `cur`), hash and volume; the others
+ * get ENTRY_CHANGED, for the new backup to store. A previous manifest out of order, or failing
+ * its checks, is ERR_CORRUPT. */
+bool backup_diff(Manifest *cur, EntrySpool *spool, ManifestStream *prev, BackupDiff *d, Error *err);
+void backup_diff_clear(BackupDiff *d);
+
 /* --- keys of encrypted backups (keyring.c) --------------------------------------------------
  * Opens the keys of encrypted native backups with the configured passwords: HFSYNC_PASSWORD, then
  * each of HFSYNC_OLD_PASSWORDS_FILE. A key is derived once per run and parameter set and checked

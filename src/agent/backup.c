@@ -19,6 +19,7 @@
 #include "hfsync/agent.h"
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
+#include "hfsync/spool.h"
 #include "hfsync/tar.h"
 #include "hfsync/util.h"
 #include "seed.intern.h"
@@ -26,11 +27,17 @@
 #define BACKUP_READ_SIZE (1024 * 1024)
 #define BACKUP_WRITE_BUF (1024 * 1024)
 #define BACKUP_WRITE_BUFS 4
+/* The scanned entries stay in memory up to this much (about 150,000 entries), then go to a file in
+ * HFSYNC_WORK_DIR: memory does not grow with the tree. */
+size_t backup_spool_memory = 16 * 1024 * 1024;
 
 typedef struct BackupCtx {
     const Config *cfg;
     Storage *st;
-    Manifest *cur;
+    Manifest *cur;     /* the new manifest's string tables (sources, refs); no entries */
+    EntrySpool *spool; /* its entries, in manifest order */
+    uint64_t gone;     /* entries that vanished before they could be stored */
+    BackupDiff diff;
     const char *name;
     uint16_t self_ref;
 
@@ -225,14 +232,19 @@ static bool backup_file(BackupCtx *b, ManifestEntry *e, const char *local, const
     return true;
 }
 
+/* Store the entries the diff marked, in manifest order, recording in the spool where each went. */
 static bool backup_entries(BackupCtx *b, Error *err)
 {
     char member[PATH_MAX + 256];
     char local[PATH_MAX * 2];
-    for (size_t i = 0; i < b->cur->count; i++) {
-        ManifestEntry *e = &b->cur->entries[i];
-        if (e->ref != b->self_ref)
+    ManifestEntry entry, *e = &entry;
+    int r;
+    if (!spool_rewind(b->spool, err))
+        return false;
+    while ((r = spool_next(b->spool, e, err)) > 0) {
+        if (!(e->flags & ENTRY_CHANGED))
             continue;
+        e->ref = b->self_ref;
         if (b->tw == NULL && !backup_volume_open(b, err)) /* opened lazily, when needed */
             return false;
         backup_member_name(b, e, member, sizeof(member));
@@ -257,83 +269,63 @@ static bool backup_entries(BackupCtx *b, Error *err)
         }
         if (!(e->flags & ENTRY_GONE))
             b->vol_entries++;
+        else
+            b->gone++;
+        if (!spool_update(b->spool, e, err))
+            return false;
         progress_update(&b->progress, b->stored_files, b->stored_bytes);
         if (zstd_sink_produced(b->zstd) >= b->cfg->volume_size && !backup_volume_close(b, err))
             return false;
     }
+    if (r < 0)
+        return false;
     if (b->tw != NULL && !backup_volume_close(b, err))
         return false;
     return true;
 }
 
-/* Compare the fresh scan with the previous manifest: unchanged entries keep their ref, hash and
- * volume; everything else refs the new backup. Both manifests are sorted the same way. */
-static void backup_diff(BackupCtx *b, const Manifest *prev, uint64_t *added, uint64_t *changed,
-                        uint64_t *deleted)
-{
-    size_t j = 0;
-    *added = *changed = *deleted = 0;
-    for (size_t i = 0; i < b->cur->count; i++) {
-        ManifestEntry *e = &b->cur->entries[i];
-        const ManifestEntry *p = NULL;
-        while (prev != NULL && j < prev->count) {
-            int c = manifest_cmp(prev, &prev->entries[j], b->cur, e);
-            if (c < 0) {
-                (*deleted)++;
-                j++;
-                continue;
-            }
-            if (c == 0)
-                p = &prev->entries[j++];
-            break;
-        }
-        if (p != NULL && manifest_entry_same(e, p)) {
-            e->ref = manifest_ref_index(b->cur, prev->refs[p->ref]);
-            if (e->type == ENTRY_FILE) {
-                memcpy(e->hash, p->hash, HASH_SIZE);
-                e->volume = p->volume;
-            }
-            continue;
-        }
-        e->ref = b->self_ref;
-        e->flags |= ENTRY_CHANGED;
-        if (p == NULL)
-            (*added)++;
-        else
-            (*changed)++;
-    }
-    if (prev != NULL)
-        *deleted += prev->count - j;
-}
-
+/* Write the manifest, from the spool, straight to the target (a copy goes to the cache). */
 static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
 {
-    Sink *buf = buffer_sink_new();
-    Sink *hash = hash_sink_new(buf, HASH_SHA256);
-    Sink *enc = b->key ? aead_sink_new(hash, b->key, meta->manifest_name, NULL, err) : NULL;
-    size_t entries = 0;
-    bool ok = b->key == NULL || enc != NULL;
-    if (ok)
-        zstd_sink_restart(b->zstd, enc ? enc : hash);
-    ok = ok && manifest_write(b->cur, b->zstd, &entries, err) && sink_finish(b->zstd, err);
+    char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
+    ManifestCacheCopy *copy = NULL;
+    Sink *store = storage_write_open(b->st, path, err), *tee = NULL, *hash = NULL, *enc = NULL;
+    size_t entries = spool_count(b->spool) - b->gone;
+    ManifestEntry e;
+    int r = 1;
+    bool ok = store != NULL;
     if (ok) {
-        size_t size;
-        const uint8_t *data = buffer_sink_data(buf, &size);
+        backup_note_written(b, path);
+        copy = manifest_cache_copy_open(b->cfg, meta->manifest_name);
+        tee = copy ? tee_sink_new(store, manifest_cache_copy_fd(copy)) : NULL;
+        hash = hash_sink_new(tee ? tee : store, HASH_SHA256);
+        enc = b->key ? aead_sink_new(hash, b->key, meta->manifest_name, NULL, err) : NULL;
+        ok = b->key == NULL || enc != NULL;
+    }
+    if (ok) {
+        zstd_sink_restart(b->zstd, enc ? enc : hash);
+        ok = manifest_write_header(b->cur->backup, entries, b->zstd, err) &&
+             spool_rewind(b->spool, err);
+    }
+    while (ok && (r = spool_next(b->spool, &e, err)) > 0)
+        if (!(e.flags & ENTRY_GONE))
+            ok = manifest_write_entry(b->cur, &e, b->zstd, err);
+    ok = ok && r == 0 && sink_finish(b->zstd, err);
+    if (ok) {
         hash_sink_result(hash, meta->manifest_sha256, &meta->manifest_size);
         meta->manifest_entries = entries;
-        char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
-        backup_note_written(b, path);
-        ok = storage_put(b->st, path, data, size, err);
-        if (!ok)
-            error_prefix(err, "manifest '%s'", path);
-        free(path);
-        b->uploaded += size;
-        if (ok)
-            agent_manifest_cache_save(b->cfg, meta->manifest_name, data, size);
+        b->uploaded += meta->manifest_size;
+    } else {
+        error_prefix(err, "manifest '%s'", path);
     }
+    if (tee != NULL && !tee_sink_copy_ok(tee))
+        log_warn("cache: cannot write the copy of '%s': %s", path, strerror(errno));
+    manifest_cache_copy_close(copy, ok && tee != NULL && tee_sink_copy_ok(tee));
     sink_free(enc);
     sink_free(hash);
-    sink_free(buf);
+    sink_free(tee);
+    sink_free(store);
+    free(path);
     return ok;
 }
 
@@ -356,21 +348,22 @@ static void backup_cleanup(BackupCtx *b)
  * to back up at all is an error, and a source present in the previous backup but gone now stops
  * the backup until the user confirms with --full.
  */
-static bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev,
-                                 Error *err)
+static bool backup_check_sources(const Config *cfg, const BackupCtx *b, Error *err)
 {
-    if (cur->count == 0)
+    if (spool_count(b->spool) == 0)
         return error_set(err, ERR_FAIL,
                          "none of the configured sources exists; refusing to "
                          "record an empty state") ||
                error_hint(err, "check HFSYNC_SOURCES and that the directories are mounted");
-    for (size_t i = 0; prev != NULL && i < prev->source_count; i++) {
-        const char *name = prev->sources[i];
-        bool configured = false;
+    for (size_t i = 0; i < b->diff.prev_root_count; i++) {
+        const char *name = b->diff.prev_roots[i];
+        bool configured = false, present = false;
         for (size_t j = 0; j < cfg->source_count && !configured; j++)
             configured = strcmp(cfg->sources[j].name, name) == 0;
-        if (configured && manifest_find(prev, name, ".") != NULL &&
-            manifest_find(cur, name, ".") == NULL)
+        /* The walk names a source in the table only when its root is there. */
+        for (size_t j = 0; j < b->cur->source_count && !present; j++)
+            present = strcmp(b->cur->sources[j], name) == 0;
+        if (configured && !present)
             return error_set(err, ERR_FAIL,
                              "source '%s' was in the previous backup but its "
                              "path does not exist now; refusing to record it as deleted",
@@ -458,7 +451,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.cfg = cfg;
     char *latest = NULL, *latest_tag = NULL;
     BackupMeta *prev = NULL;
-    Manifest *prev_manifest = NULL;
+    ManifestStream *prev_manifest = NULL;
     BackupMeta meta;
     memset(&meta, 0, sizeof(meta));
     char name[64];
@@ -508,8 +501,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         key_job = key_job_start(cfg->password, reuse_key ? &prev->cipher : NULL);
 
     b.cur = manifest_new("");
+    b.spool = spool_new(cfg->work_dir, backup_spool_memory);
     ScanStats scan;
-    if (!scan_sources(cfg, b.cur, &scan, err))
+    if (!scan_walk(cfg, b.cur, backup_diff_spool_add, b.spool, &scan, err))
         goto out;
     if (key_job != NULL) {
         key = backup_key_finish(cfg, key_job, prev, reuse_key, &cipher, &why_full, err);
@@ -519,7 +513,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     }
     b.key = key;
     if (why_full == NULL) {
-        prev_manifest = agent_manifest_load(cfg, b.st, prev, key, err);
+        prev_manifest = manifest_stream_open(cfg, b.st, prev, key, err);
         if (prev_manifest == NULL) {
             error_prefix(err, "previous backup '%s'", prev->name);
             error_hint(err, "'hfsync backup --full' starts a new chain without it");
@@ -527,8 +521,16 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         }
     }
     bool full = why_full != NULL;
-    if (!backup_check_sources(cfg, b.cur, full ? NULL : prev_manifest, err))
+    if (!backup_diff(b.cur, b.spool, full ? NULL : prev_manifest, &b.diff, err)) {
+        if (b.diff.prev_failed) {
+            error_prefix(err, "previous backup '%s'", prev->name);
+            error_hint(err, "'hfsync backup --full' starts a new chain without it");
+        }
         goto out;
+    }
+    if (!backup_check_sources(cfg, &b, err))
+        goto out;
+    uint64_t added = b.diff.added, changed = b.diff.changed, deleted = b.diff.deleted;
     if (!backup_unique_name(&b, start, full, name, sizeof(name), err))
         goto out;
     b.name = name;
@@ -536,8 +538,6 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.cur->backup = x_strdup(name);
     b.self_ref = manifest_ref_index(b.cur, name);
 
-    uint64_t added, changed, deleted;
-    backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
     if (!full && added + changed + deleted == 0) {
         log_info("backup: nothing changed since %s (%llu files, %llu dirs checked); no backup "
                  "made",
@@ -550,7 +550,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     log_info("backup %s (%s%s%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
              full ? "full" : "incremental", full ? ": " : "", full ? why_full : "",
              (unsigned long long)added, (unsigned long long)changed, (unsigned long long)deleted,
-             (unsigned long long)b.cur->count);
+             (unsigned long long)spool_count(b.spool));
 
     /* Where writes are published by commits (the Hub), everything below is one commit. */
     if (!storage_begin(b.st, err))
@@ -573,13 +573,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         goto out;
     b.content = hasher_new(HASH_CONTENT);
     b.buf = x_malloc(BACKUP_READ_SIZE);
-    uint64_t todo_files = 0, todo_bytes = 0;
-    for (size_t i = 0; i < b.cur->count; i++)
-        if (b.cur->entries[i].ref == b.self_ref && b.cur->entries[i].type == ENTRY_FILE) {
-            todo_files++;
-            todo_bytes += b.cur->entries[i].size;
-        }
-    progress_begin(&b.progress, cfg, "backup", todo_files, todo_bytes);
+    progress_begin(&b.progress, cfg, "backup", b.diff.todo_files, b.diff.todo_bytes);
     if (!backup_entries(&b, err)) {
         error_prefix(err, "backup %s", name);
         goto out;
@@ -743,7 +737,9 @@ out:
     free(meta.volumes);
     free(meta.sources);
     manifest_free(b.cur);
-    manifest_free(prev_manifest);
+    spool_free(b.spool);
+    backup_diff_clear(&b.diff);
+    manifest_stream_free(prev_manifest);
     meta_free(prev);
     free(latest);
     free(latest_tag);
