@@ -4,7 +4,7 @@
 Called by bench/run.sh, which generates the trees first; see bench/README.md.
 
   bench.py --tree DIR --small-tree DIR --work DIR [--hfsync PATH] [--runs N]
-           [--skip-big] [--skip-nochange] [--skip-crypt | --only-crypt]
+           [--entries-tree DIR] [--skip-big] [--skip-nochange] [--skip-crypt | --only-crypt]
 
 The encryption comparison alone:
   bench.py --tree DIR --work DIR --hfsync ./hfsync --only-crypt --runs 5
@@ -404,6 +404,38 @@ class Bench:
         self.rows.append(("no-change incremental peak RSS (MB)", "%.1f" % peak, "", "", "< %.0f" % TARGET_RSS_MB,
                           "PASS" if peak < TARGET_RSS_MB else "FAIL"))
 
+    # --- (c') memory against the number of entries (--entries-tree, off by default) ----------
+    def entries(self):
+        tree = os.path.abspath(self.a.entries_tree)
+        files, dirs, links, size = tree_stats(tree)
+        n = files + dirs + links
+        say("== memory and entries: %s (%d entries: %d files, %d dirs, %d symlinks)" % (tree, n, files, dirs, links))
+        if not self.hfsync:
+            say("  skipped: no hfsync binary")
+            return
+        repo = os.path.join(self.work, "repo-entries")
+        env = self.env(repo, tree, "entries")
+        self.reset_state("entries", repo)
+        warm(tree)
+        sync()
+        full = self.hf(["backup"], env, "hfsync-entries-full")
+        if not self.check("hfsync backup (entries tree, full)", full, "hfsync-entries-full"):
+            return
+        say("  full backup:      %7.2fs  cpu %6.1fs  rss %6.1f MB  -> %s" % (full.wall, full.cpu, full.rss_mb, full.stdout.strip()))
+        sync()
+        same = self.hf(["backup"], env, "hfsync-entries-nochange")
+        if not self.check("hfsync backup (entries tree, no change)", same, "hfsync-entries-nochange"):
+            return
+        say("  no-change backup: %7.2fs  cpu %6.1fs  rss %6.1f MB" % (same.wall, same.cpu, same.rss_mb))
+        self.data["entries"] = {"entries": n, "full_s": full.wall, "full_rss_mb": full.rss_mb,
+                                "nochange_s": same.wall, "nochange_rss_mb": same.rss_mb}
+        label = "%dk" % (n // 1000) if n < 1000000 else "%.1fM" % (n / 1e6)
+        for what, r in (("backup", full), ("no-change incremental", same)):
+            self.rows.append(("%s peak RSS, %s entries (MB)" % (what, label), "%.1f" % r.rss_mb, "", "",
+                              "< %.0f" % TARGET_RSS_MB, "PASS" if r.rss_mb < TARGET_RSS_MB else "FAIL"))
+        if os.environ.get("BENCH_KEEP") != "1":
+            rmtree(repo)
+
     # --- (d) encryption: hfsync with a password against hfsync without, same tree, same run ----
     def crypt(self):
         if not self.hfsync:
@@ -548,6 +580,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", required=True)
     ap.add_argument("--small-tree", help="tree of the no-change incremental (needed unless --skip-nochange)")
+    ap.add_argument("--entries-tree", help="tree of many entries: peak RSS of a full and a no-change backup")
     ap.add_argument("--work", required=True)
     ap.add_argument("--hfsync", help="path of the hfsync binary (omit: baseline only)")
     ap.add_argument("--runs", type=int, default=3)
@@ -572,6 +605,8 @@ def main():
         b.big()
     if not a.skip_nochange:
         b.nochange()
+    if a.entries_tree:
+        b.entries()
     if not a.skip_crypt:
         b.crypt()
     b.report()

@@ -7,6 +7,8 @@
 # Environment:
 #   BENCH_SIZE_MB       size of the agent home tree in MiB (default 1024; 200 for a quick run)
 #   BENCH_SMALL_FILES   files in the no-change incremental tree (default 100000)
+#   BENCH_ENTRIES       entries of a tree of mostly empty files whose full and no-change backups'
+#                       peak RSS is measured (default 0: skipped; 1000000 takes ~5 minutes, 0.5 GB)
 #   BENCH_RUNS          timed runs of each command, best counts (default 3)
 #   BENCH_SEED          seed of the generated trees (default 1)
 #   BENCH_DIR           work directory (default bench/.work; needs about 3x BENCH_SIZE_MB free)
@@ -27,6 +29,7 @@ root=$PWD
 
 size_mb=${BENCH_SIZE_MB:-1024}
 small_files=${BENCH_SMALL_FILES:-100000}
+entries=${BENCH_ENTRIES:-0}
 runs=${BENCH_RUNS:-3}
 seed=${BENCH_SEED:-1}
 work=${BENCH_DIR:-$root/bench/.work}
@@ -45,7 +48,7 @@ if [ "$only" = crypt ] && [ "${BENCH_CRYPT:-1}" != 1 ]; then
     exit 2
 fi
 
-for v in size_mb small_files runs seed; do
+for v in size_mb small_files entries runs seed; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]]; then
         echo "bench: ${v^^} must be a whole number (got '${!v}')" >&2
         exit 2
@@ -75,15 +78,16 @@ else
 fi
 
 # Trees of other sizes from earlier runs only take disk space.
-for old in "$work"/tree-*M "$work"/small-*; do
+for old in "$work"/tree-*M "$work"/small-* "$work"/entries-*; do
     [ -d "$old" ] || continue
-    if [ "$old" != "$work/tree-${size_mb}M" ] && [ "$old" != "$work/small-${small_files}" ]; then
+    if [ "$old" != "$work/tree-${size_mb}M" ] && [ "$old" != "$work/small-${small_files}" ] &&
+        [ "$old" != "$work/entries-${entries}" ]; then
         echo "bench: removing $old (other size)"
         rm -rf "$old" "$old.stamp"
     fi
 done
 # Leftovers of an interrupted run.
-rm -rf "$work"/repo-big "$work"/repo-small "$work"/repo-crypt-* "$work"/hfsync-bench-restores \
+rm -rf "$work"/repo-big "$work"/repo-small "$work"/repo-entries "$work"/repo-crypt-* "$work"/hfsync-bench-restores \
     "$work"/hfsync-bench-crypt "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst "$work"/logs
 
 free_mb() { df -Pm "$1" | awk 'NR==2 {print $4}'; }
@@ -109,6 +113,8 @@ need_mb=$((size_mb * 2 + 800))
 if [ "${BENCH_CRYPT:-1}" = 1 ]; then need_mb=$((need_mb + size_mb * 3 / 2)); fi
 if [ ! -f "$work/tree-${size_mb}M.stamp" ]; then need_mb=$((need_mb + size_mb * 6 / 5)); fi
 if [ "$restore_dir" = "$work" ]; then need_mb=$((need_mb + restore_mb)); fi
+# The entries tree (~0.5 KB of disk per entry) and its backup (~0.15 KB per entry).
+if [ "$entries" -gt 0 ]; then need_mb=$((need_mb + entries / 1000)); fi
 if [ "$(free_mb "$work")" -lt "$need_mb" ]; then
     echo "bench: $work has $(free_mb "$work") MiB free, needs about ${need_mb} MiB (lower BENCH_SIZE_MB or set BENCH_DIR)" >&2
     exit 2
@@ -125,6 +131,11 @@ env | grep -E '^HFSYNC_' | grep -vE '^HFSYNC_(REPO|SOURCES|CACHE_DIR|WORK_DIR)='
 python3 bench/gentree.py --out "$work/tree-${size_mb}M" --size-mb "$size_mb" --seed "$seed"
 [ "$only" = crypt ] ||
     python3 bench/gentree.py --out "$work/small-${small_files}" --small-files "$small_files" --seed "$seed"
+entries_args=()
+if [ "$entries" -gt 0 ] && [ "$only" != crypt ]; then
+    python3 bench/gentree.py --out "$work/entries-${entries}" --entries "$entries" --seed "$seed"
+    entries_args=(--entries-tree "$work/entries-${entries}")
+fi
 
 rc=0
 crypt_args=()
@@ -132,7 +143,8 @@ crypt_args=()
 [ "$only" = crypt ] && crypt_args=(--only-crypt)
 BENCH_TAG=${BENCH_TAG:-${size_mb}M} python3 bench/bench.py \
     --tree "$work/tree-${size_mb}M" --small-tree "$work/small-${small_files}" \
-    --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" "${crypt_args[@]}" || rc=$?
+    --work "$work" --restore-dir "$restore_dir" --runs "$runs" "${hf_args[@]}" "${crypt_args[@]}" \
+    "${entries_args[@]}" || rc=$?
 
 # The S3 comparison (moto_server + boto3 from the image's python): BENCH_S3=0 skips it.
 if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ] && [ "$only" != crypt ]; then
@@ -145,7 +157,7 @@ if [ "${BENCH_S3:-1}" = 1 ] && [ "${#hf_args[@]}" -gt 0 ] && [ "$only" != crypt 
 fi
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    rm -rf "$work"/s3-archive "$work"/s3-cache "$work"/repo-big "$work"/repo-small "$work"/repo-crypt-* "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
+    rm -rf "$work"/s3-archive "$work"/s3-cache "$work"/repo-big "$work"/repo-small "$work"/repo-entries "$work"/repo-crypt-* "$work"/cache-* "$work"/hwork-* "$work"/baseline.tar.zst \
         "$restore_dir"/hfsync-bench-restores "$restore_dir"/hfsync-bench-crypt
 fi
 exit "$rc"

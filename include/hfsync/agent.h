@@ -34,9 +34,16 @@ typedef struct ScanStats {
     uint64_t bytes;      /* sum of regular file sizes */
 } ScanStats;
 
-/* Walk every configured source into `m` (entries without hash or ref), sorted. Missing sources
- * are skipped with a notice; special files are skipped with a warning; symlinks are recorded,
- * never followed. */
+/* Receives each entry of a walk (borrowed: copy what is kept); false stops the walk with `err`. */
+typedef bool (*ScanEmit)(void *ctx, const ManifestEntry *e, Error *err);
+
+/* Walk every configured source, handing each entry (without hash or ref; its source an index
+ * into m's table) to `emit` in manifest order. Missing sources are skipped with a notice; special
+ * files are skipped with a warning; symlinks are recorded, never followed. Memory grows with the
+ * directories on the current path (their names), not with the tree. */
+bool scan_walk(const Config *cfg, Manifest *m, ScanEmit emit, void *ctx, ScanStats *stats,
+               Error *err);
+/* The same, collecting the entries into `m`. */
 bool scan_sources(const Config *cfg, Manifest *m, ScanStats *stats, Error *err);
 
 /* --- backup -------------------------------------------------------------------------------- */
@@ -184,15 +191,13 @@ bool verify_run(const Config *cfg, const VerifyOpts *opts, Error *err);
 
 bool status_run(const Config *cfg, bool json, Error *err);
 
-/* Save a manifest object's bytes, exactly as stored on the target (so still encrypted when the
- * backup is), as the cached copy for change detection. */
-void agent_manifest_cache_save(const Config *cfg, const char *name, const void *data, size_t size);
-
 /* --- shared helpers (agent internals, used by several commands) ---------------------------- */
 
 /* Load and verify a native backup's manifest: from the local cache when its sha256 matches,
  * else from the target (and then cached). `key` is the backup's key when it is encrypted (the
- * manifest is decrypted in memory; the cache keeps the encrypted object), NULL otherwise. */
+ * manifest is decrypted as it is read; the cache keeps the encrypted object), NULL otherwise.
+ * The whole manifest is held in memory (about 130 bytes per entry); a backup streams it instead
+ * (manifest_stream_open in agent.intern.h). */
 Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta,
                               const CryptoKey *key, Error *err);
 /* Directory of this target's local cache (created). Caller frees. */

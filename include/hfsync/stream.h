@@ -110,4 +110,15 @@ Reader *buffer_reader_new(const void *data, size_t size, size_t chunk);
 /* Writes to a file descriptor (not closed). */
 Sink *fd_sink_new(int fd);
 
+/* --- file descriptors (fd.c) -------------------------------------------------------------- */
+
+/* Reads from a file descriptor (not closed) until its end. */
+Reader *fd_reader_new(int fd);
+
+/* Passes everything to `next` and writes a copy to `fd` (not closed), best effort: a failed copy
+ * stops the copying, never the stream; tee_sink_copy_ok() says whether the copy is whole. */
+Sink *tee_sink_new(Sink *next, int fd);
+/* False (errno set) when writing the copy failed. */
+bool tee_sink_copy_ok(Sink *sink);
+
 #endif

@@ -41,6 +41,58 @@ typedef struct VolumeJob {
  */
 bool volume_process(VolumeJob *job, uint32_t number, Error *err);
 
+/* --- manifests of native backups (manifest_io.c) --------------------------------------------
+ * A manifest read one entry at a time, in the order it is written (memory does not grow with
+ * it): from the local cache when its copy has the size and sha256 the meta records, else copied
+ * from the target into the cache and checked first (only without a usable cache is it parsed
+ * straight from the target). Its header must name `meta`'s backup. `key`: as
+ * agent_manifest_load. Errors name the manifest. */
+
+typedef struct ManifestStream ManifestStream;
+
+ManifestStream *manifest_stream_open(const Config *cfg, Storage *st, const BackupMeta *meta,
+                                     const CryptoKey *key, Error *err);
+/* As manifest_cursor_next(); 0 only once the bytes read, to their end, are the ones the meta
+ * records (ERR_CORRUPT otherwise). Entries are checked one by one, not against each other. */
+int manifest_stream_next(ManifestStream *s, ManifestEntry *e, const char **source, const char **ref,
+                         Error *err);
+void manifest_stream_free(ManifestStream *s);
+
+/* The copy of a manifest object a backup writes, kept in the cache as the manifest to compare
+ * the next backup with: write the object's bytes to the fd as they are stored, then close,
+ * keeping it only when the object was stored whole. Best effort: NULL (a warning logged) when
+ * the cache cannot be used. */
+typedef struct ManifestCacheCopy ManifestCacheCopy;
+
+ManifestCacheCopy *manifest_cache_copy_open(const Config *cfg, const char *name);
+int manifest_cache_copy_fd(const ManifestCacheCopy *c);
+void manifest_cache_copy_close(ManifestCacheCopy *c, bool keep);
+
+/* --- a backup's change detection (backup_diff.c) --------------------------------------------- */
+
+typedef struct EntrySpool EntrySpool;
+
+typedef struct BackupDiff {
+    StrategyChanges changes; /* the counts the strategy decides on */
+    char **prev_roots;       /* sources whose root the previous manifest has */
+    size_t prev_root_count;
+    bool prev_failed; /* backup_diff failed on the previous manifest (not on the spool) */
+} BackupDiff;
+
+/* Bytes of scanned entries a backup keeps in memory before its spool moves them to a file in
+ * HFSYNC_WORK_DIR (16 MiB; tests lower it to exercise the file). */
+extern size_t backup_spool_memory;
+
+/* A ScanEmit appending each entry to the EntrySpool `spool`. */
+bool backup_diff_spool_add(void *spool, const ManifestEntry *e, Error *err);
+/* Compare the scanned entries in `spool` (their sources index cur's table) with the previous
+ * manifest (NULL: none, everything is new), both in manifest order, one pass over each: an
+ * unchanged entry takes the previous one's ref (interned in `cur`), hash and volume; the others
+ * get ENTRY_CHANGED, for the new backup to store. A previous manifest out of order, or failing
+ * its checks, is ERR_CORRUPT. */
+bool backup_diff(Manifest *cur, EntrySpool *spool, ManifestStream *prev, BackupDiff *d, Error *err);
+void backup_diff_clear(BackupDiff *d);
+
 /* --- keys of encrypted backups (keyring.c) --------------------------------------------------
  * Opens the keys of encrypted native backups with the configured passwords: HFSYNC_PASSWORD, then
  * each of HFSYNC_OLD_PASSWORDS_FILE. A key is derived once per run and parameter set and checked
@@ -71,14 +123,13 @@ CryptoKey *key_job_finish(KeyJob *job, CryptoParams *params, Error *err);
 /* --- planning a native backup (backup_plan.c) ------------------------------------------------
  * The strategy's inputs (strategy.h) and what --dry-run prints; backup_run applies the decision. */
 
-/* A source of the previous backup (`prev`, NULL: none) whose path is gone is refused, and so is
- * a state with no source at all: a missing mount must not be recorded as a deletion. */
-bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev, Error *err);
+/* A source of the previous backup (its roots in `diff`) whose path is gone is refused, and so is
+ * a state with no entry at all (`count`; `cur`: the scan's source table): a missing mount must
+ * not be recorded as a deletion. */
+bool backup_check_sources(const Config *cfg, const Manifest *cur, size_t count,
+                          const BackupDiff *diff, Error *err);
 /* Without a password, an encrypted latest backup (`prev`) is neither continued nor replaced. */
 bool backup_check_encryption(const Config *cfg, const BackupMeta *prev, Error *err);
-/* The scan `cur` compared with the previous manifest `prev` (NULL: none, everything is added),
- * without changing either: the same comparison backup_run's diff makes. */
-void backup_changes(const Manifest *cur, const Manifest *prev, StrategyChanges *out);
 /* The chain and history inputs from the latest backup `prev` (NULL: none) at time `now`. */
 void backup_strategy_input(const BackupMeta *prev, int64_t now, StrategyInput *in);
 /* The upload speed to record in a new backup's meta: measured when it uploaded enough to tell
@@ -89,12 +140,13 @@ uint64_t backup_upload_rate(const BackupMeta *prev, uint64_t uploaded, int64_t u
 int backup_skips_load(const Config *cfg, const char *latest);
 /* Record `skips` in a row over `latest` (best effort: a failure is logged). */
 void backup_skips_save(const Config *cfg, const char *latest, int skips);
-/* The decision for a backup of the scan `cur`: compared with `prev_manifest` (NULL with a
- * `forced_full` reason), with the chain and history of the latest backup `prev` and the skips in
- * a row so far. Logs the one decision line, and counts a skip (not on a dry run). */
+/* The decision for a backup whose scan compares with the previous manifest as `changes` says
+ * (backup_diff; everything added with a `forced_full` reason), with the chain and history of the
+ * latest backup `prev` and the skips in a row so far. Logs the one decision line, and counts a
+ * skip (not on a dry run). */
 void backup_plan(const Config *cfg, const BackupOpts *opts, const BackupMeta *prev,
-                 const Manifest *prev_manifest, const Manifest *cur, const char *forced_full,
-                 int64_t now, StrategyChanges *changes, StrategyDecision *plan);
+                 const StrategyChanges *changes, const char *forced_full, int64_t now,
+                 StrategyDecision *plan);
 /* A new backup's full_size and chain_size from the latest one (`prev`; NULL for a full). */
 void backup_chain_sizes(const BackupMeta *prev, BackupMeta *meta);
 /* --dry-run's report: the decision, what the backup would store and upload. */

@@ -20,6 +20,7 @@
 #include "hfsync/agent.h"
 #include "hfsync/chain.h"
 #include "hfsync/log.h"
+#include "hfsync/spool.h"
 #include "hfsync/tar.h"
 #include "hfsync/util.h"
 #include "seed.intern.h"
@@ -27,11 +28,17 @@
 #define BACKUP_READ_SIZE (1024 * 1024)
 #define BACKUP_WRITE_BUF (1024 * 1024)
 #define BACKUP_WRITE_BUFS 4
+/* The scanned entries stay in memory up to this much (about 150,000 entries), then go to a file in
+ * HFSYNC_WORK_DIR: memory does not grow with the tree. */
+size_t backup_spool_memory = 16 * 1024 * 1024;
 
 typedef struct BackupCtx {
     const Config *cfg;
     Storage *st;
-    Manifest *cur;
+    Manifest *cur;     /* the new manifest's string tables (sources, refs); no entries */
+    EntrySpool *spool; /* its entries, in manifest order */
+    uint64_t gone;     /* entries that vanished before they could be stored */
+    BackupDiff diff;
     const char *name;
     uint16_t self_ref;
 
@@ -48,9 +55,9 @@ typedef struct BackupCtx {
     uint32_t volume;      /* number of the open volume, 0 when none is open */
     uint64_t volume_size; /* the strategy's */
     uint64_t vol_files, vol_entries;
-    size_t vol_first;      /* manifest index of the open volume's first entry */
     CheckpointWriter *ckw; /* this backup's checkpoint */
     bool commits;          /* writes are commits (the Hub) */
+    bool full;             /* every entry is stored, not only the changed ones */
 
     VolumeInfo *vinfo;
     size_t vcount;
@@ -100,7 +107,7 @@ out:
     return ok || error_prefix(err, "volume %u", b->volume);
 }
 
-static bool backup_volume_close(BackupCtx *b, size_t end, Error *err)
+static bool backup_volume_close(BackupCtx *b, Error *err)
 {
     bool ok = tar_writer_close(b->tw, err);
     tar_writer_free(b->tw);
@@ -117,7 +124,7 @@ static bool backup_volume_close(BackupCtx *b, size_t end, Error *err)
     v->files = b->vol_files;
     v->entries = b->vol_entries;
     b->uploaded += v->size;
-    checkpoint_volume_done(b->ckw, b->vol_first, end);
+    checkpoint_volume_done(b->ckw, v);
     log_debug("volume %s: %llu entries, %llu bytes", v->name, (unsigned long long)v->entries,
               (unsigned long long)v->size);
     return true;
@@ -234,19 +241,21 @@ static bool backup_file(BackupCtx *b, ManifestEntry *e, const char *local, const
     return true;
 }
 
+/* Store the entries the diff marked, in manifest order, recording in the spool where each went. */
 static bool backup_entries(BackupCtx *b, Error *err)
 {
     char member[PATH_MAX + 256];
     char local[PATH_MAX * 2];
-    for (size_t i = 0; i < b->cur->count; i++) {
-        ManifestEntry *e = &b->cur->entries[i];
-        if (e->ref != b->self_ref || (e->flags & ENTRY_ADOPTED))
+    ManifestEntry entry, *e = &entry;
+    int r;
+    if (!spool_rewind(b->spool, err))
+        return false;
+    while ((r = spool_next(b->spool, e, err)) > 0) {
+        if ((!b->full && !(e->flags & ENTRY_CHANGED)) || (e->flags & ENTRY_ADOPTED))
             continue;
-        if (b->tw == NULL) { /* opened lazily, when needed */
-            if (!backup_volume_open(b, err))
-                return false;
-            b->vol_first = i;
-        }
+        e->ref = b->self_ref;
+        if (b->tw == NULL && !backup_volume_open(b, err)) /* opened lazily, when needed */
+            return false;
         backup_member_name(b, e, member, sizeof(member));
         const char *root = backup_source_path(b, e);
         if (strcmp(e->path, ".") == 0)
@@ -269,95 +278,77 @@ static bool backup_entries(BackupCtx *b, Error *err)
             if (!tar_writer_header(b->tw, &m, err))
                 return error_prefix(err, "volume %u: '%s'", b->volume, local);
         }
-        if (!(e->flags & ENTRY_GONE))
+        if (e->flags & ENTRY_GONE) {
+            b->gone++;
+        } else {
             b->vol_entries++;
+            if (!checkpoint_member(b->ckw, e, err))
+                return false;
+        }
+        if (!spool_update(b->spool, e, err))
+            return false;
         progress_update(&b->progress, b->stored_files, b->stored_bytes);
         if (zstd_sink_produced(b->zstd) >= b->volume_size) {
-            if (!backup_volume_close(b, i + 1, err) ||
-                !checkpoint_save(b->ckw, b->st, b->commits, false, b->cur, b->self_ref, b->vinfo,
-                                 b->vcount, err))
+            if (!backup_volume_close(b, err) ||
+                !checkpoint_save(b->ckw, b->st, b->commits, false, b->cur, err))
                 return false;
             checkpoint_test_crash("volume", b->volume);
         }
     }
+    if (r < 0)
+        return false;
     /* The last volume is checkpointed too, but not on the Hub (its commit follows at once). */
-    if (b->tw != NULL && (!backup_volume_close(b, b->cur->count, err) ||
-                          (!b->commits && !checkpoint_save(b->ckw, b->st, false, false, b->cur,
-                                                           b->self_ref, b->vinfo, b->vcount, err))))
+    if (b->tw != NULL &&
+        (!backup_volume_close(b, err) ||
+         (!b->commits && !checkpoint_save(b->ckw, b->st, false, false, b->cur, err))))
         return false;
     return true;
 }
 
-/* Compare the fresh scan with the previous manifest: unchanged entries keep their ref, hash and
- * volume; everything else refs the new backup. Both manifests are sorted the same way. */
-static void backup_diff(BackupCtx *b, const Manifest *prev, uint64_t *added, uint64_t *changed,
-                        uint64_t *deleted)
-{
-    size_t j = 0;
-    *added = *changed = *deleted = 0;
-    for (size_t i = 0; i < b->cur->count; i++) {
-        ManifestEntry *e = &b->cur->entries[i];
-        const ManifestEntry *p = NULL;
-        while (prev != NULL && j < prev->count) {
-            int c = manifest_cmp(prev, &prev->entries[j], b->cur, e);
-            if (c < 0) {
-                (*deleted)++;
-                j++;
-                continue;
-            }
-            if (c == 0)
-                p = &prev->entries[j++];
-            break;
-        }
-        if (p != NULL && manifest_entry_same(e, p)) {
-            e->ref = manifest_ref_index(b->cur, prev->refs[p->ref]);
-            if (e->type == ENTRY_FILE) {
-                memcpy(e->hash, p->hash, HASH_SIZE);
-                e->volume = p->volume;
-            }
-            continue;
-        }
-        e->ref = b->self_ref;
-        e->flags |= ENTRY_CHANGED;
-        if (p == NULL)
-            (*added)++;
-        else
-            (*changed)++;
-    }
-    if (prev != NULL)
-        *deleted += prev->count - j;
-}
-
+/* Write the manifest, from the spool, straight to the target (a copy goes to the cache). */
 static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
 {
-    Sink *buf = buffer_sink_new();
-    Sink *hash = hash_sink_new(buf, HASH_SHA256);
-    Sink *enc = b->key ? aead_sink_new(hash, b->key, meta->manifest_name, NULL, err) : NULL;
-    size_t entries = 0;
-    bool ok = b->key == NULL || enc != NULL;
-    if (ok)
-        zstd_sink_restart(b->zstd, enc ? enc : hash);
-    ok = ok && manifest_write(b->cur, b->zstd, &entries, err) && sink_finish(b->zstd, err);
+    int64_t t0 = time_monotonic_ns();
+    char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
+    ManifestCacheCopy *copy = NULL;
+    Sink *store = storage_write_open(b->st, path, err), *tee = NULL, *hash = NULL, *enc = NULL;
+    size_t entries = spool_count(b->spool) - b->gone;
+    ManifestEntry e;
+    int r = 1;
+    bool ok = store != NULL;
     if (ok) {
-        size_t size;
-        const uint8_t *data = buffer_sink_data(buf, &size);
+        backup_note_written(b, path);
+        copy = manifest_cache_copy_open(b->cfg, meta->manifest_name);
+        tee = copy ? tee_sink_new(store, manifest_cache_copy_fd(copy)) : NULL;
+        hash = hash_sink_new(tee ? tee : store, HASH_SHA256);
+        enc = b->key ? aead_sink_new(hash, b->key, meta->manifest_name, NULL, err) : NULL;
+        ok = b->key == NULL || enc != NULL;
+    }
+    if (ok) {
+        zstd_sink_restart(b->zstd, enc ? enc : hash);
+        ok = manifest_write_header(b->cur->backup, entries, b->zstd, err) &&
+             spool_rewind(b->spool, err);
+    }
+    while (ok && (r = spool_next(b->spool, &e, err)) > 0)
+        if (!(e.flags & ENTRY_GONE))
+            ok = manifest_write_entry(b->cur, &e, b->zstd, err);
+    ok = ok && r == 0 && sink_finish(b->zstd, err);
+    if (ok) {
         hash_sink_result(hash, meta->manifest_sha256, &meta->manifest_size);
         meta->manifest_entries = entries;
-        char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
-        backup_note_written(b, path);
-        int64_t t0 = time_monotonic_ns();
-        ok = storage_put(b->st, path, data, size, err);
-        b->upload_ns += time_monotonic_ns() - t0;
-        if (!ok)
-            error_prefix(err, "manifest '%s'", path);
-        free(path);
-        b->uploaded += size;
-        if (ok)
-            agent_manifest_cache_save(b->cfg, meta->manifest_name, data, size);
+        b->uploaded += meta->manifest_size;
+    } else {
+        error_prefix(err, "manifest '%s'", path);
     }
+    if (tee != NULL && !tee_sink_copy_ok(tee))
+        log_warn("cache: cannot write the copy of '%s': %s", path, strerror(errno));
+    manifest_cache_copy_close(copy, ok && tee != NULL && tee_sink_copy_ok(tee));
     sink_free(enc);
     sink_free(hash);
-    sink_free(buf);
+    sink_free(tee);
+    sink_free(store);
+    free(path);
+    b->upload_ns += time_monotonic_ns() - t0;
     return ok;
 }
 
@@ -411,7 +402,7 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.cfg = cfg;
     char *latest = NULL, *latest_tag = NULL;
     BackupMeta *prev = NULL;
-    Manifest *prev_manifest = NULL;
+    ManifestStream *prev_manifest = NULL;
     BackupMeta meta;
     memset(&meta, 0, sizeof(meta));
     char name[64];
@@ -467,8 +458,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
                                                          : NULL);
 
     b.cur = manifest_new("");
+    b.spool = spool_new(cfg->work_dir, backup_spool_memory);
     ScanStats scan;
-    if (!scan_sources(cfg, b.cur, &scan, err))
+    if (!scan_walk(cfg, b.cur, backup_diff_spool_add, b.spool, &scan, err))
         goto out;
     if (key_job != NULL) {
         key = backup_key_finish(cfg, key_job, prev, reuse_key, &cipher, &why_full, &ckpt, err);
@@ -478,23 +470,30 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         reuse_key = reuse_key && why_full == NULL; /* not after a password change */
     }
     if (why_full == NULL) {
-        prev_manifest = agent_manifest_load(cfg, b.st, prev, key, err);
+        prev_manifest = manifest_stream_open(cfg, b.st, prev, key, err);
         if (prev_manifest == NULL) {
             error_prefix(err, "previous backup '%s'", prev->name);
             error_hint(err, "'hfsync backup --full' starts a new chain without it");
             goto out;
         }
     }
-    if (!backup_check_sources(cfg, b.cur, prev_manifest, err))
+    if (!backup_diff(b.cur, b.spool, prev_manifest, &b.diff, err)) {
+        if (b.diff.prev_failed) {
+            error_prefix(err, "previous backup '%s'", prev->name);
+            error_hint(err, "'hfsync backup --full' starts a new chain without it");
+        }
+        goto out;
+    }
+    if (!backup_check_sources(cfg, b.cur, spool_count(b.spool), &b.diff, err))
         goto out;
 
-    StrategyChanges changes;
+    const StrategyChanges *changes = &b.diff.changes;
     StrategyDecision plan;
-    backup_plan(cfg, opts, prev, prev_manifest, b.cur, why_full, start, &changes, &plan);
+    backup_plan(cfg, opts, prev, changes, why_full, start, &plan);
     bool full = plan.action == STRATEGY_FULL;
     if (opts->dry_run || plan.action == STRATEGY_SKIP) {
         if (opts->dry_run)
-            backup_plan_print(&plan, &changes, stdout);
+            backup_plan_print(&plan, changes, stdout);
         res->skipped = plan.skip_counts;
         res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
         if (prev != NULL)
@@ -525,23 +524,26 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     b.cur->backup = x_strdup(name);
     b.self_ref = manifest_ref_index(b.cur, name);
 
-    uint64_t added, changed, deleted;
-    backup_diff(&b, full ? NULL : prev_manifest, &added, &changed, &deleted);
-    size_t adopted = ckpt ? checkpoint_adopt(ckpt, b.st, b.cur, b.self_ref, &b.vinfo, &b.vcount,
-                                             &b.stored_files, &b.stored_bytes)
-                          : 0;
+    uint64_t added = full ? changes->total_entries : changes->added;
+    uint64_t changed = full ? 0 : changes->changed, deleted = full ? 0 : changes->deleted;
+    b.full = full;
+    size_t adopted = 0;
+    if (ckpt != NULL &&
+        !checkpoint_adopt(ckpt, b.st, key, b.cur, b.spool, b.self_ref, full, &b.vinfo, &b.vcount,
+                          &b.stored_files, &b.stored_bytes, &adopted, err))
+        goto out;
     b.volume = (uint32_t)adopted;
     log_debug("backup %s (%s): %llu added, %llu changed, %llu deleted of %llu entries", name,
               full ? "full" : "incremental", (unsigned long long)added, (unsigned long long)changed,
-              (unsigned long long)deleted, (unsigned long long)b.cur->count);
+              (unsigned long long)deleted, (unsigned long long)changes->total_entries);
 
     /* Where writes are published by commits (the Hub), everything below is one commit. */
     if (!storage_begin(b.st, err))
         goto out;
     b.commits = cfg->target.kind == TARGET_HF;
-    b.ckw = checkpoint_writer_new(cfg, name, latest, full, start, key ? &cipher : NULL, ckpt,
+    b.ckw = checkpoint_writer_new(cfg, name, latest, full, start, key ? &cipher : NULL, key, ckpt,
                                   adopted, b.commits ? cfg->keep.checkpoint_interval_sec : 0);
-    if (!checkpoint_begin(b.ckw, b.st, b.commits, b.cur, b.self_ref, b.vinfo, b.vcount, err))
+    if (!checkpoint_begin(b.ckw, b.st, b.commits, b.cur, err))
         goto out;
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     b.timer = timer_sink_new(NULL);
@@ -562,14 +564,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         goto out;
     b.content = hasher_new(HASH_CONTENT);
     b.buf = x_malloc(BACKUP_READ_SIZE);
-    uint64_t todo_files = 0, todo_bytes = 0;
-    for (size_t i = 0; i < b.cur->count; i++)
-        if (b.cur->entries[i].ref == b.self_ref && b.cur->entries[i].type == ENTRY_FILE &&
-            !(b.cur->entries[i].flags & ENTRY_ADOPTED)) {
-            todo_files++;
-            todo_bytes += b.cur->entries[i].size;
-        }
-    progress_begin(&b.progress, cfg, "backup", todo_files, todo_bytes);
+    progress_begin(&b.progress, cfg, "backup", full ? changes->total_files : changes->store_files,
+                   full ? changes->total_bytes : changes->bytes);
     if (!backup_entries(&b, err)) {
         error_prefix(err, "backup %s", name);
         goto out;
@@ -753,7 +749,9 @@ out:
     free(meta.volumes);
     free(meta.sources);
     manifest_free(b.cur);
-    manifest_free(prev_manifest);
+    spool_free(b.spool);
+    backup_diff_clear(&b.diff);
+    manifest_stream_free(prev_manifest);
     meta_free(prev);
     free(latest);
     free(latest_tag);

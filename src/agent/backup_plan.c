@@ -27,53 +27,6 @@
 /* Content smaller than this says little about how the state compresses. */
 #define PLAN_MIN_MEASURED_STORED (64u << 10)
 
-static void plan_count_deleted(StrategyChanges *out, const ManifestEntry *p)
-{
-    out->deleted++;
-    if (p->type != ENTRY_DIR)
-        out->files++;
-}
-
-void backup_changes(const Manifest *cur, const Manifest *prev, StrategyChanges *out)
-{
-    memset(out, 0, sizeof(*out));
-    size_t j = 0;
-    for (size_t i = 0; i < cur->count; i++) {
-        const ManifestEntry *e = &cur->entries[i];
-        out->total_entries++;
-        if (e->type == ENTRY_FILE) {
-            out->total_files++;
-            out->total_bytes += e->size;
-        }
-        /* The same walk as backup_diff's: both manifests are sorted the same way. */
-        const ManifestEntry *p = NULL;
-        while (prev != NULL && j < prev->count) {
-            int c = manifest_cmp(prev, &prev->entries[j], cur, e);
-            if (c < 0) {
-                plan_count_deleted(out, &prev->entries[j++]);
-                continue;
-            }
-            if (c == 0)
-                p = &prev->entries[j++];
-            break;
-        }
-        if (p != NULL && manifest_entry_same(e, p))
-            continue;
-        if (p == NULL)
-            out->added++;
-        else
-            out->changed++;
-        if (e->type != ENTRY_DIR)
-            out->files++;
-        if (e->type == ENTRY_FILE) {
-            out->store_files++;
-            out->bytes += e->size;
-        }
-    }
-    for (; prev != NULL && j < prev->count; j++)
-        plan_count_deleted(out, &prev->entries[j]);
-}
-
 void backup_strategy_input(const BackupMeta *prev, int64_t now, StrategyInput *in)
 {
     if (prev == NULL)
@@ -103,20 +56,23 @@ uint64_t backup_upload_rate(const BackupMeta *prev, uint64_t uploaded, int64_t u
  * to back up at all is an error, and a source present in the previous backup but gone now stops
  * the backup until the user confirms with --full.
  */
-bool backup_check_sources(const Config *cfg, const Manifest *cur, const Manifest *prev, Error *err)
+bool backup_check_sources(const Config *cfg, const Manifest *cur, size_t count,
+                          const BackupDiff *diff, Error *err)
 {
-    if (cur->count == 0)
+    if (count == 0)
         return error_set(err, ERR_FAIL,
                          "none of the configured sources exists; refusing to "
                          "record an empty state") ||
                error_hint(err, "check HFSYNC_SOURCES and that the directories are mounted");
-    for (size_t i = 0; prev != NULL && i < prev->source_count; i++) {
-        const char *name = prev->sources[i];
-        bool configured = false;
+    for (size_t i = 0; i < diff->prev_root_count; i++) {
+        const char *name = diff->prev_roots[i];
+        bool configured = false, present = false;
         for (size_t j = 0; j < cfg->source_count && !configured; j++)
             configured = strcmp(cfg->sources[j].name, name) == 0;
-        if (configured && manifest_find(prev, name, ".") != NULL &&
-            manifest_find(cur, name, ".") == NULL)
+        /* The walk names a source in the table only when its root is there. */
+        for (size_t j = 0; j < cur->source_count && !present; j++)
+            present = strcmp(cur->sources[j], name) == 0;
+        if (configured && !present)
             return error_set(err, ERR_FAIL,
                              "source '%s' was in the previous backup but its "
                              "path does not exist now; refusing to record it as deleted",
@@ -206,14 +162,13 @@ void backup_skips_save(const Config *cfg, const char *latest, int skips)
 }
 
 void backup_plan(const Config *cfg, const BackupOpts *opts, const BackupMeta *prev,
-                 const Manifest *prev_manifest, const Manifest *cur, const char *forced_full,
-                 int64_t now, StrategyChanges *changes, StrategyDecision *plan)
+                 const StrategyChanges *changes, const char *forced_full, int64_t now,
+                 StrategyDecision *plan)
 {
     StrategySettings settings;
     strategy_settings_from_config(cfg, &settings);
     StrategyInput in;
     memset(&in, 0, sizeof(in));
-    backup_changes(cur, prev_manifest, changes);
     in.changes = *changes;
     in.forced_full = forced_full;
     in.final = opts->final;

@@ -10,30 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "checkpoint.intern.h"
 #include "hfsync/log.h"
 #include "hfsync/util.h"
 
-#define CHECKPOINT_VERSION 1
-#define CHECKPOINT_MAX_SIZE (256u << 20)
-
-typedef struct CkptVolume {
-    VolumeInfo info;
-    const cJSON *members; /* in Checkpoint.doc */
-} CkptVolume;
-
-struct Checkpoint {
-    char *path;
-    char *dir; /* of path: "" or ending in '/' */
-    char *name;
-    int64_t started;
-    bool full;
-    bool encrypted;
-    CryptoParams cipher;
-    CkptVolume *volumes;
-    size_t volume_count;
-    cJSON *doc;
-};
+/* A checkpoint lists volumes, not entries: a few hundred bytes each. */
+#define CHECKPOINT_MAX_SIZE (16u << 20)
+/* The members of a volume stay in memory up to this much, then go to HFSYNC_WORK_DIR. */
+#define CHECKPOINT_SPOOL_MEMORY (256u << 10)
 
 const char *checkpoint_name(const Checkpoint *c)
 {
@@ -70,8 +54,10 @@ void checkpoint_free(Checkpoint *c)
     free(c->path);
     free(c->dir);
     free(c->name);
-    for (size_t i = 0; i < c->volume_count; i++)
+    for (size_t i = 0; i < c->volume_count; i++) {
         free(c->volumes[i].info.name);
+        free(c->volumes[i].members);
+    }
     free(c->volumes);
     cJSON_Delete(c->doc);
     free(c);
@@ -148,13 +134,23 @@ static Checkpoint *ckpt_parse(const char *text, const char *path, const char *na
     {
         CkptVolume *cv = &c->volumes[c->volume_count];
         const char *vname = ckpt_str(v, "name"), *sha = ckpt_str(v, "sha256");
-        cv->members = cJSON_GetObjectItemCaseSensitive(v, "members");
-        if (vname == NULL || sha == NULL || strlen(sha) != HASH_HEX_SIZE - 1 ||
-            !ckpt_u64(v, "size", &cv->info.size) || !ckpt_u64(v, "files", &cv->info.files) ||
-            !ckpt_u64(v, "entries", &cv->info.entries) || !cJSON_IsArray(cv->members))
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, "members");
+        const char *mname = ckpt_str(m, "name"), *msha = ckpt_str(m, "sha256");
+        char *want = vname ? ckpt_members_name(vname) : NULL;
+        bool good = want != NULL && mname != NULL && strcmp(want, mname) == 0 && sha != NULL &&
+                    strlen(sha) == HASH_HEX_SIZE - 1 && msha != NULL &&
+                    strlen(msha) == HASH_HEX_SIZE - 1 && ckpt_u64(m, "size", &cv->members_size) &&
+                    ckpt_u64(v, "size", &cv->info.size) && ckpt_u64(v, "files", &cv->info.files) &&
+                    ckpt_u64(v, "entries", &cv->info.entries);
+        if (!good) {
+            free(want);
             break; /* the volumes before it are still usable */
+        }
         cv->info.name = x_strdup(vname);
         memcpy(cv->info.sha256, sha, HASH_HEX_SIZE);
+        cv->members = want;
+        memcpy(cv->members_sha256, msha, HASH_HEX_SIZE);
+        cv->json = v;
         c->volume_count++;
     }
     return c;
@@ -239,136 +235,38 @@ Checkpoint *checkpoint_find(const Config *cfg, Storage *st, const char *latest, 
     return found;
 }
 
-/* --- adopting ----------------------------------------------------------------------------- */
-
-/* A member: [source, path, type, size, mtime, mtime_nsec, mode, content hash | null,
- * link target | null]; type "f", "d" or "l". */
-static ManifestEntry *ckpt_member_match(const cJSON *m, Manifest *cur, uint16_t self,
-                                        uint8_t hash[HASH_SIZE])
-{
-    if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) != 9)
-        return NULL;
-    const cJSON *f[9];
-    for (int i = 0; i < 9; i++)
-        f[i] = cJSON_GetArrayItem(m, i);
-    if (!cJSON_IsString(f[0]) || !cJSON_IsString(f[1]) || !cJSON_IsString(f[2]))
-        return NULL;
-    ManifestEntry *e = manifest_find(cur, f[0]->valuestring, f[1]->valuestring);
-    if (e == NULL || e->ref != self || (e->flags & (ENTRY_GONE | ENTRY_ADOPTED)))
-        return NULL;
-    const char *types = "fdl";
-    const char *t = strchr(types, f[2]->valuestring[0]);
-    if (t == NULL || f[2]->valuestring[0] == '\0' || f[2]->valuestring[1] != '\0')
-        return NULL;
-    ManifestEntry was = {.type = (uint8_t)(t - types)};
-    if (!cJSON_IsNumber(f[3]) || !cJSON_IsNumber(f[4]) || !cJSON_IsNumber(f[5]) ||
-        !cJSON_IsNumber(f[6]))
-        return NULL;
-    was.size = (uint64_t)f[3]->valuedouble;
-    was.mtime = (int64_t)f[4]->valuedouble;
-    was.mtime_nsec = (int32_t)f[5]->valuedouble;
-    was.mode = (uint32_t)f[6]->valuedouble;
-    was.target = cJSON_IsString(f[8]) ? f[8]->valuestring : NULL;
-    if (!manifest_entry_same(e, &was) || e->mtime_nsec != was.mtime_nsec || was.mtime == 0)
-        return NULL;
-    if (e->type == ENTRY_FILE) {
-        long len = 0;
-        unsigned char *bytes =
-            cJSON_IsString(f[7]) ? OPENSSL_hexstr2buf(f[7]->valuestring, &len) : NULL;
-        bool good = bytes != NULL && len == HASH_SIZE;
-        if (good)
-            memcpy(hash, bytes, HASH_SIZE);
-        OPENSSL_free(bytes);
-        if (!good)
-            return NULL;
-    }
-    return e;
-}
-
-size_t checkpoint_adopt(const Checkpoint *c, Storage *st, Manifest *cur, uint16_t self,
-                        VolumeInfo **vinfo, size_t *vcount, uint64_t *files, uint64_t *bytes)
-{
-    size_t adopted = 0;
-    ManifestEntry **hit = NULL;
-    uint8_t(*hashes)[HASH_SIZE] = NULL;
-    for (; adopted < c->volume_count; adopted++) {
-        const CkptVolume *v = &c->volumes[adopted];
-        /* The name this backup gives the volume, and the object as recorded. */
-        char *want =
-            str_printf("%s.vol-%04zu.tar.zst%s", c->name, *vcount + 1, c->encrypted ? ".enc" : "");
-        char *path = str_printf("%s%s", c->dir, want);
-        StorageInfo info = {0};
-        Error ierr = {0};
-        bool there = strcmp(want, v->info.name) == 0 && storage_info(st, path, &info, &ierr) &&
-                     info.exists && info.size == v->info.size;
-        free(want);
-        free(path);
-        if (!there) /* gone or different: written again, with everything after it */
-            break;
-        size_t n = (size_t)cJSON_GetArraySize(v->members), k = 0;
-        hit = x_realloc(hit, (n + 1) * sizeof(*hit));
-        hashes = x_realloc(hashes, (n + 1) * sizeof(*hashes));
-        const cJSON *m;
-        cJSON_ArrayForEach(m, v->members)
-        {
-            hit[k] = ckpt_member_match(m, cur, self, hashes[k]);
-            if (hit[k] == NULL)
-                break;
-            hit[k]->flags |= ENTRY_ADOPTED; /* also catches a member listed twice */
-            k++;
-        }
-        if (k < n) { /* something changed since: this volume and the rest are written again */
-            for (size_t i = 0; i < k; i++)
-                hit[i]->flags &= (uint8_t)~ENTRY_ADOPTED;
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            ManifestEntry *e = hit[i];
-            if (e->type != ENTRY_FILE)
-                continue;
-            memcpy(e->hash, hashes[i], HASH_SIZE);
-            e->volume = (uint32_t)(*vcount + 1);
-            e->flags |= ENTRY_HASHED;
-            (*files)++;
-            *bytes += e->size;
-        }
-        *vinfo = x_realloc(*vinfo, (*vcount + 1) * sizeof(VolumeInfo));
-        VolumeInfo *out = &(*vinfo)[(*vcount)++];
-        *out = v->info;
-        out->name = x_strdup(v->info.name);
-    }
-    free(hit);
-    free(hashes);
-    log_info("resuming backup %s from its checkpoint: %zu of its %zu volume%s kept, the rest is "
-             "written again",
-             c->name, adopted, c->volume_count, c->volume_count == 1 ? "" : "s");
-    return adopted;
-}
-
 /* --- writing ------------------------------------------------------------------------------ */
+
+typedef struct CkptPending {
+    VolumeInfo info;
+    EntrySpool *members; /* NULL: none */
+} CkptPending;
 
 struct CheckpointWriter {
     const Config *cfg;
+    const CryptoKey *key;
     char *name;
     bool resumed;           /* the checkpoint object exists already (the one resumed) */
     size_t resumed_volumes; /* how many volumes it lists */
+    char **old_members;     /* the members objects it lists */
     char *path;
-    cJSON *doc;  /* the plan, with "volumes" */
-    cJSON *vols; /* in doc */
-    size_t adopted;
-    size_t *ranges; /* [first, end) in the manifest of each volume written by this run */
-    size_t range_count;
+    cJSON *doc;           /* the plan, with "volumes" */
+    cJSON *vols;          /* in doc */
+    EntrySpool *open;     /* members of the open volume */
+    CkptPending *pending; /* volumes finished since the last write */
+    size_t pending_count;
     int64_t interval_ns, last_ns;
     bool written;
 };
 
 CheckpointWriter *checkpoint_writer_new(const Config *cfg, const char *name, const char *latest,
                                         bool full, int64_t started, const CryptoParams *cipher,
-                                        const Checkpoint *resumed, size_t adopted,
-                                        int64_t interval_sec)
+                                        const CryptoKey *key, const Checkpoint *resumed,
+                                        size_t adopted, int64_t interval_sec)
 {
     CheckpointWriter *w = x_calloc(1, sizeof(*w));
     w->cfg = cfg;
+    w->key = key;
     w->name = x_strdup(name);
     w->path = checkpoint_path(cfg, name);
     w->doc = cJSON_CreateObject();
@@ -386,42 +284,60 @@ CheckpointWriter *checkpoint_writer_new(const Config *cfg, const char *name, con
     if (cipher != NULL)
         crypto_params_to_json(cipher, cJSON_AddObjectToObject(w->doc, "cipher"));
     w->vols = cJSON_AddArrayToObject(w->doc, "volumes");
-    for (size_t i = 0; resumed != NULL && i < adopted && i < resumed->volume_count; i++) {
-        const CkptVolume *v = &resumed->volumes[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", v->info.name);
-        cJSON_AddNumberToObject(o, "size", (double)v->info.size);
-        cJSON_AddStringToObject(o, "sha256", v->info.sha256);
-        cJSON_AddNumberToObject(o, "files", (double)v->info.files);
-        cJSON_AddNumberToObject(o, "entries", (double)v->info.entries);
-        cJSON_AddItemToObject(o, "members", cJSON_Duplicate(v->members, true));
-        cJSON_AddItemToArray(w->vols, o);
+    size_t n = resumed != NULL ? resumed->volume_count : 0;
+    w->old_members = x_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        w->old_members[i] = x_strdup(resumed->volumes[i].members);
+        if (i < adopted)
+            cJSON_AddItemToArray(w->vols, cJSON_Duplicate(resumed->volumes[i].json, true));
     }
-    w->adopted = adopted;
     w->resumed = resumed != NULL;
-    w->resumed_volumes = resumed != NULL ? resumed->volume_count : 0;
+    w->resumed_volumes = n;
     w->interval_ns = interval_sec * 1000000000LL;
     w->last_ns = time_monotonic_ns();
     return w;
+}
+
+static void ckpt_pending_clear(CheckpointWriter *w)
+{
+    for (size_t i = 0; i < w->pending_count; i++) {
+        free(w->pending[i].info.name);
+        spool_free(w->pending[i].members);
+    }
+    w->pending_count = 0;
 }
 
 void checkpoint_writer_free(CheckpointWriter *w)
 {
     if (w == NULL)
         return;
+    ckpt_pending_clear(w);
+    free(w->pending);
+    spool_free(w->open);
+    for (size_t i = 0; i < w->resumed_volumes; i++)
+        free(w->old_members[i]);
+    free(w->old_members);
     free(w->path);
     free(w->name);
-    free(w->ranges);
     cJSON_Delete(w->doc);
     free(w);
 }
 
-void checkpoint_volume_done(CheckpointWriter *w, size_t first, size_t end)
+bool checkpoint_member(CheckpointWriter *w, const ManifestEntry *e, Error *err)
 {
-    w->ranges = x_realloc(w->ranges, (w->range_count + 1) * 2 * sizeof(size_t));
-    w->ranges[2 * w->range_count] = first;
-    w->ranges[2 * w->range_count + 1] = end;
-    w->range_count++;
+    if (w->open == NULL)
+        w->open = spool_new(w->cfg->work_dir, CHECKPOINT_SPOOL_MEMORY);
+    return spool_add(w->open, e, err) || error_prefix(err, "checkpoint");
+}
+
+void checkpoint_volume_done(CheckpointWriter *w, const VolumeInfo *v)
+{
+    w->pending = x_realloc(w->pending, (w->pending_count + 1) * sizeof(CkptPending));
+    CkptPending *p = &w->pending[w->pending_count++];
+    p->info = *v;
+    p->info.name = x_strdup(v->name);
+    p->members = w->open;
+    w->open = NULL;
 }
 
 bool checkpoint_due(const CheckpointWriter *w)
@@ -429,87 +345,73 @@ bool checkpoint_due(const CheckpointWriter *w)
     return time_monotonic_ns() - w->last_ns >= w->interval_ns;
 }
 
-static cJSON *ckpt_member(const Manifest *cur, const ManifestEntry *e)
+bool checkpoint_write(CheckpointWriter *w, Storage *st, const Manifest *cur, Error *err)
 {
-    char hex[HASH_HEX_SIZE];
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString(cur->sources[e->source]));
-    cJSON_AddItemToArray(m, cJSON_CreateString(e->path));
-    cJSON_AddItemToArray(m, cJSON_CreateString(e->type == ENTRY_FILE  ? "f"
-                                               : e->type == ENTRY_DIR ? "d"
-                                                                      : "l"));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber((double)e->size));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber((double)e->mtime));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber((double)e->mtime_nsec));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber((double)e->mode));
-    if (e->type == ENTRY_FILE) {
-        hex_encode(e->hash, HASH_SIZE, hex);
-        cJSON_AddItemToArray(m, cJSON_CreateString(hex));
-    } else {
-        cJSON_AddItemToArray(m, cJSON_CreateNull());
-    }
-    cJSON_AddItemToArray(m, e->target ? cJSON_CreateString(e->target) : cJSON_CreateNull());
-    return m;
-}
-
-bool checkpoint_write(CheckpointWriter *w, Storage *st, const Manifest *cur, uint16_t self,
-                      const VolumeInfo *vinfo, size_t vcount, Error *err)
-{
-    /* Volumes this run finished since the last write (the JSON keeps the earlier ones). */
-    for (size_t v = (size_t)cJSON_GetArraySize(w->vols); v < vcount; v++) {
-        size_t r = v - w->adopted;
-        if (r >= w->range_count)
-            break;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", vinfo[v].name);
-        cJSON_AddNumberToObject(o, "size", (double)vinfo[v].size);
-        cJSON_AddStringToObject(o, "sha256", vinfo[v].sha256);
-        cJSON_AddNumberToObject(o, "files", (double)vinfo[v].files);
-        cJSON_AddNumberToObject(o, "entries", (double)vinfo[v].entries);
-        cJSON *members = cJSON_AddArrayToObject(o, "members");
-        for (size_t i = w->ranges[2 * r]; i < w->ranges[2 * r + 1]; i++) {
-            const ManifestEntry *e = &cur->entries[i];
-            if (e->ref == self && !(e->flags & (ENTRY_GONE | ENTRY_ADOPTED)))
-                cJSON_AddItemToArray(members, ckpt_member(cur, e));
+    /* Volumes finished since the last write: their members objects first, so the checkpoint
+     * never lists one that is not there. */
+    bool ok = true;
+    for (size_t i = 0; ok && i < w->pending_count; i++) {
+        const CkptPending *p = &w->pending[i];
+        char *object = ckpt_members_name(p->info.name);
+        char sha[HASH_HEX_SIZE];
+        uint64_t size = 0;
+        ok = ckpt_members_write(w->cfg, st, w->key, cur, w->name, p->members, object, sha, &size,
+                                err);
+        if (ok) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", p->info.name);
+            cJSON_AddNumberToObject(o, "size", (double)p->info.size);
+            cJSON_AddStringToObject(o, "sha256", p->info.sha256);
+            cJSON_AddNumberToObject(o, "files", (double)p->info.files);
+            cJSON_AddNumberToObject(o, "entries", (double)p->info.entries);
+            cJSON *m = cJSON_AddObjectToObject(o, "members");
+            cJSON_AddStringToObject(m, "name", object);
+            cJSON_AddNumberToObject(m, "size", (double)size);
+            cJSON_AddStringToObject(m, "sha256", sha);
+            cJSON_AddItemToArray(w->vols, o);
         }
-        cJSON_AddItemToArray(w->vols, o);
+        free(object);
     }
+    ckpt_pending_clear(w);
+    if (!ok)
+        return error_prefix(err, "checkpoint '%s'", w->path);
     char *text = cJSON_PrintUnformatted(w->doc);
-    bool ok = storage_put(st, w->path, text, strlen(text), err);
+    ok = storage_put(st, w->path, text, strlen(text), err);
     free(text);
     w->last_ns = time_monotonic_ns();
     if (!ok)
         return error_prefix(err, "checkpoint '%s'", w->path);
     w->written = true;
-    log_debug("checkpoint '%s': %zu volume%s", w->path, vcount, vcount == 1 ? "" : "s");
+    int n = cJSON_GetArraySize(w->vols);
+    log_debug("checkpoint '%s': %d volume%s", w->path, n, n == 1 ? "" : "s");
     return true;
 }
 
 bool checkpoint_save(CheckpointWriter *w, Storage *st, bool commits, bool force,
-                     const Manifest *cur, uint16_t self, const VolumeInfo *vinfo, size_t vcount,
-                     Error *err)
+                     const Manifest *cur, Error *err)
 {
     if (!force && !checkpoint_due(w))
         return true;
-    if (!checkpoint_write(w, st, cur, self, vinfo, vcount, err))
+    if (!checkpoint_write(w, st, cur, err))
         return false;
     if (!commits)
         return true;
     char summary[160];
-    snprintf(summary, sizeof(summary), "hfsync checkpoint %s: %zu volume%s", w->path, vcount,
-             vcount == 1 ? "" : "s");
+    int n = cJSON_GetArraySize(w->vols);
+    snprintf(summary, sizeof(summary), "hfsync checkpoint %s: %d volume%s", w->path, n,
+             n == 1 ? "" : "s");
     return (storage_commit(st, summary, err) && storage_begin(st, err)) ||
            error_prefix(err, "checkpoint '%s'", w->path);
 }
 
 bool checkpoint_begin(CheckpointWriter *w, Storage *st, bool commits, const Manifest *cur,
-                      uint16_t self, const VolumeInfo *vinfo, size_t vcount, Error *err)
+                      Error *err)
 {
     /* Volumes past the adopted ones get written again under the same names: the checkpoint
      * forgets them first. On the Hub both change in one commit, so nothing is needed. */
-    if (commits || w->resumed_volumes <= w->adopted)
+    if (commits || w->resumed_volumes <= (size_t)cJSON_GetArraySize(w->vols))
         return true;
-    return checkpoint_write(w, st, cur, self, vinfo, vcount, err);
+    return checkpoint_write(w, st, cur, err);
 }
 
 void checkpoint_drop_surplus(CheckpointWriter *w, Storage *st, size_t vcount, bool encrypted)
@@ -528,10 +430,34 @@ void checkpoint_drop_surplus(CheckpointWriter *w, Storage *st, size_t vcount, bo
     }
 }
 
+static void ckpt_delete(CheckpointWriter *w, Storage *st, const char *object)
+{
+    Error e = {0};
+    char *path = meta_object_path(w->cfg->prefix, object);
+    const char *p = path;
+    if (!storage_delete(st, &p, 1, &e))
+        log_warn("could not remove '%s' (prune removes it later): %s", path, e.msg);
+    free(path);
+}
+
 void checkpoint_remove(CheckpointWriter *w, Storage *st)
 {
     if (w == NULL || (!w->written && !w->resumed))
         return;
+    /* The members objects first: a checkpoint left behind may list one that is gone (it is
+     * then not adopted), but none is left that no checkpoint lists. */
+    const cJSON *v;
+    cJSON_ArrayForEach(v, w->vols)
+    {
+        const char *m = ckpt_str(cJSON_GetObjectItemCaseSensitive(v, "members"), "name");
+        bool old = false;
+        for (size_t i = 0; m != NULL && i < w->resumed_volumes && !old; i++)
+            old = strcmp(w->old_members[i], m) == 0;
+        if (m != NULL && !old)
+            ckpt_delete(w, st, m);
+    }
+    for (size_t i = 0; i < w->resumed_volumes; i++)
+        ckpt_delete(w, st, w->old_members[i]);
     Error e = {0};
     const char *p = w->path;
     if (!storage_delete(st, &p, 1, &e))

@@ -10,6 +10,11 @@
  * On file and S3 targets the checkpoint is rewritten after every volume. On the Hub each write
  * is a commit (with the volumes finished so far), so it is written at most once per
  * HFSYNC_CHECKPOINT_INTERVAL, and only while the backup runs.
+ *
+ * A volume's members (the entries it holds, with their content hashes) are not in the checkpoint
+ * itself but in a members object beside the volume, in the manifest's format and encrypted like
+ * it: the checkpoint stays small whatever the number of entries, names stay private, and each
+ * object is written once.
  */
 #ifndef HFSYNC_AGENT_CHECKPOINT_H
 #define HFSYNC_AGENT_CHECKPOINT_H
@@ -21,6 +26,7 @@
 #include "hfsync/config.h"
 #include "hfsync/crypto.h"
 #include "hfsync/manifest.h"
+#include "hfsync/spool.h"
 #include "hfsync/meta.h"
 #include "hfsync/storage.h"
 
@@ -54,42 +60,50 @@ int64_t checkpoint_started(const Checkpoint *c);
 const CryptoParams *checkpoint_cipher(const Checkpoint *c);
 
 /* Adopt the checkpoint's leading volumes (each present on `st` with its recorded size) whose every
- * entry `cur` still stores in this backup (ref `self`) unchanged: those entries get their hash and
- * volume and ENTRY_ADOPTED, and the volumes are appended to *vinfo / *vcount (names owned by the
- * caller). Adds the files and bytes adopted to *files / *bytes. Returns the number of volumes
- * adopted. */
-size_t checkpoint_adopt(const Checkpoint *c, Storage *st, Manifest *cur, uint16_t self,
-                        VolumeInfo **vinfo, size_t *vcount, uint64_t *files, uint64_t *bytes);
+ * member is, in `spool` (this backup's entries, `cur` their string tables), an entry this backup
+ * stores (`full`, or marked ENTRY_CHANGED) unchanged: those entries get ref `self`, their hash
+ * and volume and ENTRY_ADOPTED, and the volumes are appended to *vinfo / *vcount (names owned by
+ * the caller). The members come from each volume's members object, read with `key` when the
+ * backup is encrypted. Adds the files and bytes adopted to *files / *bytes and the number of
+ * volumes to *adopted. An unreadable or different members object ends the adoption (logged);
+ * false only when the spool fails. */
+bool checkpoint_adopt(const Checkpoint *c, Storage *st, const CryptoKey *key, const Manifest *cur,
+                      EntrySpool *spool, uint16_t self, bool full, VolumeInfo **vinfo,
+                      size_t *vcount, uint64_t *files, uint64_t *bytes, size_t *adopted,
+                      Error *err);
 
 /* Writing the checkpoint of a running backup. */
 typedef struct CheckpointWriter CheckpointWriter;
 
-/* `resumed` (may be NULL): the checkpoint this backup resumes; its adopted volumes' entries are
- * copied from it. `interval_sec`: the least time between two writes (0: after every volume). */
+/* `resumed` (may be NULL): the checkpoint this backup resumes; its adopted volumes are copied
+ * from it. `key` (NULL when not encrypted) encrypts the members objects. `interval_sec`: the
+ * least time between two writes (0: after every volume). */
 CheckpointWriter *checkpoint_writer_new(const Config *cfg, const char *name, const char *latest,
                                         bool full, int64_t started, const CryptoParams *cipher,
-                                        const Checkpoint *resumed, size_t adopted,
-                                        int64_t interval_sec);
+                                        const CryptoKey *key, const Checkpoint *resumed,
+                                        size_t adopted, int64_t interval_sec);
 void checkpoint_writer_free(CheckpointWriter *w);
-/* Volume `vinfo[vcount-1]` was finished; it holds the entries of `cur` in [first, end) that ref
- * `self` (but not those gone or adopted). */
-void checkpoint_volume_done(CheckpointWriter *w, size_t first, size_t end);
+/* Entry `e` (of `cur`) was stored in the open volume. Kept in a spool until the volume is
+ * written into the checkpoint (memory stays bounded). */
+bool checkpoint_member(CheckpointWriter *w, const ManifestEntry *e, Error *err);
+/* The open volume was finished as `v`; its members wait for the next write. */
+void checkpoint_volume_done(CheckpointWriter *w, const VolumeInfo *v);
 /* Whether a write is due (the interval passed since the last one; always with interval 0). */
 bool checkpoint_due(const CheckpointWriter *w);
-/* Write the checkpoint at `path` (checkpoint_path) on `st`, with every volume done so far. */
-bool checkpoint_write(CheckpointWriter *w, Storage *st, const Manifest *cur, uint16_t self,
-                      const VolumeInfo *vinfo, size_t vcount, Error *err);
+/* Write the members object of each volume finished since the last write, then the checkpoint
+ * at `path` (checkpoint_path) on `st`, listing every volume done so far. */
+bool checkpoint_write(CheckpointWriter *w, Storage *st, const Manifest *cur, Error *err);
 /* Before the first volume of a resumed backup: where volumes the checkpoint lists are about to be
  * written again, rewrite it without them. */
 bool checkpoint_begin(CheckpointWriter *w, Storage *st, bool commits, const Manifest *cur,
-                      uint16_t self, const VolumeInfo *vinfo, size_t vcount, Error *err);
+                      Error *err);
 /* checkpoint_write when it is due (or `force`). Where writes are commits (`commits`: the Hub),
  * the checkpoint is committed with the volumes staged so far and a new transaction begins. */
 bool checkpoint_save(CheckpointWriter *w, Storage *st, bool commits, bool force,
-                     const Manifest *cur, uint16_t self, const VolumeInfo *vinfo, size_t vcount,
-                     Error *err);
+                     const Manifest *cur, Error *err);
 /* The backup is published (or, inside its transaction, about to be): its checkpoint, if one
- * was written or resumed, is deleted. Best effort: prune removes a left-over one. */
+ * was written or resumed, is deleted with the members objects it or the resumed one lists.
+ * Best effort: prune removes left-overs. */
 void checkpoint_remove(CheckpointWriter *w, Storage *st);
 /* The backup ended with `vcount` volumes: volumes of the resumed checkpoint past that number
  * (written by the killed run, now referenced by nothing) are deleted. Best effort. */

@@ -1,5 +1,5 @@
-/* Helpers several commands share: exit codes, the local cache, manifest loading, status, progress.
- */
+/* Helpers several commands share: exit codes, the local cache, status, progress (manifests:
+ * manifest_io.c). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "hfsync/agent.h"
@@ -16,7 +15,6 @@
 #include "hfsync/util.h"
 
 #define STATUS_MAX_SIZE (1024 * 1024)
-#define MANIFEST_MAX_COMPRESSED ((size_t)2 << 30)
 
 int agent_exit_code(const Error *err)
 {
@@ -55,126 +53,6 @@ char *agent_cache_dir(const Config *cfg, Error *err)
         return NULL;
     }
     return dir;
-}
-
-/* The manifest object's bytes (already checked against the meta's sha256): decrypted when the
- * backup is encrypted, then decompressed and parsed. */
-static Manifest *agent_manifest_parse(const BackupMeta *meta, const CryptoKey *key,
-                                      const uint8_t *data, size_t size, Error *err)
-{
-    if (meta->encrypted && key == NULL) {
-        error_set(err, ERR_USAGE, "backup '%s' is encrypted: its key is needed", meta->name);
-        return NULL;
-    }
-    Reader *raw = buffer_reader_new(data, size, 0);
-    Reader *plain = meta->encrypted ? aead_reader_new(raw, key, meta->manifest_name, err) : raw;
-    Reader *z = plain ? zstd_reader_new(plain, err) : NULL;
-    Manifest *m = z ? manifest_read(z, err) : NULL;
-    reader_free(z);
-    if (plain != raw)
-        reader_free(plain);
-    reader_free(raw);
-    return m;
-}
-
-static bool agent_is_cached_manifest(const char *name)
-{
-    return str_ends_with(name, ".manifest.zst") || str_ends_with(name, ".manifest.zst.enc");
-}
-
-/* Keep only the newest manifest in the cache: it is all change detection needs. */
-static void agent_cache_prune(const char *dir, const char *keep)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (agent_is_cached_manifest(de->d_name) && strcmp(de->d_name, keep) != 0) {
-            char *p = path_join(dir, de->d_name);
-            unlink(p);
-            free(p);
-        }
-    }
-    closedir(d);
-}
-
-void agent_manifest_cache_save(const Config *cfg, const char *name, const void *data, size_t size)
-{
-    Error err = {0};
-    char *dir = agent_cache_dir(cfg, &err);
-    if (dir == NULL) {
-        log_warn("cache: %s", err.msg);
-        return;
-    }
-    char *path = path_join(dir, name);
-    if (!fs_write_atomic(path, data, size, &err))
-        log_warn("cache: %s", err.msg);
-    else
-        agent_cache_prune(dir, name);
-    free(path);
-    free(dir);
-}
-
-Manifest *agent_manifest_load(const Config *cfg, Storage *st, const BackupMeta *meta,
-                              const CryptoKey *key, Error *err)
-{
-    char *data = NULL;
-    size_t size = 0;
-    char hex[HASH_HEX_SIZE];
-    Manifest *m = NULL;
-    Error cerr = {0};
-    char *dir = agent_cache_dir(cfg, &cerr);
-    char *cached = dir ? path_join(dir, meta->manifest_name) : NULL;
-
-    if (cached != NULL && fs_read_file(cached, MANIFEST_MAX_COMPRESSED, &data, &size, &cerr)) {
-        hash_buffer_hex(HASH_SHA256, data, size, hex);
-        if (size == meta->manifest_size && strcmp(hex, meta->manifest_sha256) == 0) {
-            m = agent_manifest_parse(meta, key, (uint8_t *)data, size, err);
-            free(data);
-            if (m == NULL)
-                error_prefix(err, "cached manifest '%s'", cached);
-            goto out;
-        }
-        free(data);
-        data = NULL;
-    }
-
-    char *obj = meta_sibling_path(meta, meta->manifest_name);
-    if (!storage_get(st, obj, meta->manifest_size + 1, &data, &size, err)) {
-        if (err->code == ERR_NOT_FOUND) /* the backup is incomplete: an integrity problem */
-            err->code = ERR_CORRUPT;
-        error_prefix(err, "manifest '%s'", obj);
-        free(obj);
-        goto out;
-    }
-    hash_buffer_hex(HASH_SHA256, data, size, hex);
-    if (size != meta->manifest_size || strcmp(hex, meta->manifest_sha256) != 0) {
-        error_set(err, ERR_CORRUPT,
-                  "manifest '%s' is corrupt: %zu bytes with sha256 %.12s…, the backup recorded "
-                  "%llu bytes with sha256 %.12s…",
-                  obj, size, hex, (unsigned long long)meta->manifest_size, meta->manifest_sha256);
-        free(obj);
-        free(data);
-        goto out;
-    }
-    m = agent_manifest_parse(meta, key, (uint8_t *)data, size, err);
-    if (m == NULL)
-        error_prefix(err, "manifest '%s'", obj);
-    else
-        agent_manifest_cache_save(cfg, meta->manifest_name, data, size);
-    free(obj);
-    free(data);
-out:
-    if (m != NULL && strcmp(m->backup, meta->name) != 0) {
-        error_set(err, ERR_CORRUPT, "manifest '%s' belongs to backup '%s', not '%s'",
-                  meta->manifest_name, m->backup, meta->name);
-        manifest_free(m);
-        m = NULL;
-    }
-    free(cached);
-    free(dir);
-    return m;
 }
 
 char *agent_status_path(const Config *cfg, Error *err)

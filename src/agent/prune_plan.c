@@ -59,14 +59,15 @@ static bool prune_lower2(const char *s)
     return s[0] >= 'a' && s[0] <= 'z' && s[1] >= 'a' && s[1] <= 'z' && s[2] == '\0';
 }
 
-/* ".vol-0001.tar.zst" (at least four digits), optionally ".enc" */
-static bool prune_volume_suffix(const char *s)
+/* ".vol-0001<kind>" (at least four digits), optionally ".enc" */
+static bool prune_volume_suffix(const char *s, const char *kind)
 {
     if (!str_starts_with(s, ".vol-"))
         return false;
-    size_t n = strspn(s + 5, "0123456789");
+    size_t n = strspn(s + 5, "0123456789"), k = strlen(kind);
     const char *rest = s + 5 + n;
-    return n >= 4 && (strcmp(rest, ".tar.zst") == 0 || strcmp(rest, ".tar.zst.enc") == 0);
+    return n >= 4 && strncmp(rest, kind, k) == 0 &&
+           (rest[k] == '\0' || strcmp(rest + k, ".enc") == 0);
 }
 
 /* The backup that object `name` (without the prefix) belongs to: its first *key_len bytes name
@@ -94,8 +95,12 @@ static bool prune_object_key(const char *name, size_t *key_len, PruneObjKind *ki
         *key_len = STAMP_LEN + 1;
         suffix = name + STAMP_LEN + 1;
         if (strcmp(suffix, ".manifest.zst") == 0 || strcmp(suffix, ".manifest.zst.enc") == 0 ||
-            prune_volume_suffix(suffix))
+            prune_volume_suffix(suffix, ".tar.zst"))
             return true;
+        if (prune_volume_suffix(suffix, ".members.zst")) { /* part of the checkpoint */
+            *kind = PRUNE_OBJ_CHECKPOINT;
+            return true;
+        }
     }
     if (strcmp(suffix, ".meta.json") == 0) {
         *kind = PRUNE_OBJ_META;

@@ -580,6 +580,8 @@ static void hf_free(Storage *st)
     free(h->cache_dir);
     free(h->ca_bundle);
     free(h->parent);
+    free(h->own_base);
+    free(h->own_head);
     free(h->cond_path);
     free(h->cond_id);
     free(h);

@@ -62,7 +62,11 @@ typedef struct Hf {
     bool in_tx;
     HfOp *ops;
     size_t op_count, op_cap;
-    char *parent;     /* head the staged changes were planned against (put_if's tag) */
+    char *parent; /* head the staged changes were planned against (put_if's tag) */
+    /* This handle's own consecutive commits: the first was made over `own_base`, the last is
+     * `own_head`. A put_if whose tag names own_base is over own_head: the commits in between are
+     * this writer's own (checkpoints), not another writer's. */
+    char *own_base, *own_head;
     char *cond_path;  /* put_if: repo path whose content must still be `cond_id` at the head */
     char *cond_id;    /* "none" or the sha256 hex of the content read */
     bool reclaimable; /* a commit deleted data the history still holds */

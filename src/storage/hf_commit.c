@@ -137,6 +137,10 @@ bool hf_put_if(Storage *st, const char *path, const void *data, size_t size, con
         return error_set(err, ERR_FAIL, "internal: '%s' is not a Hub version tag", tag);
     if (tag != NULL) {
         h->parent = x_strndup(tag, (size_t)(colon - tag));
+        if (h->own_base != NULL && strcmp(h->parent, h->own_base) == 0) {
+            free(h->parent); /* only this writer's own commits came since */
+            h->parent = x_strdup(h->own_head);
+        }
         h->cond_id = x_strdup(colon + 1);
     } else {
         h->cond_id = x_strdup("none"); /* the parent is the head when the commit is made */
@@ -352,6 +356,23 @@ static bool hf_after_move(Hf *h, bool maybe_landed, bool *done, Error *err)
     return hf_check_deletes(h, h->parent, err);
 }
 
+/* A commit made over h->parent landed as `oid` (NULL: unknown). */
+static void hf_own_commit(Hf *h, const char *oid)
+{
+    if (oid == NULL || h->parent == NULL) {
+        free(h->own_base);
+        free(h->own_head);
+        h->own_base = h->own_head = NULL;
+        return;
+    }
+    if (h->own_head == NULL || strcmp(h->parent, h->own_head) != 0) {
+        free(h->own_base); /* another writer's commit came between: a new run of our own */
+        h->own_base = x_strdup(h->parent);
+    }
+    free(h->own_head);
+    h->own_head = x_strdup(oid);
+}
+
 static bool hf_send(Hf *h, const char *summary, Error *err)
 {
     if (h->op_count == 0)
@@ -408,6 +429,7 @@ static bool hf_send(Hf *h, const char *summary, Error *err)
             log_debug("Hub: commit %.12s to %s: %s (%zu change%s)",
                       cJSON_IsString(oid) ? oid->valuestring : "?", h->display, summary,
                       h->op_count, h->op_count == 1 ? "" : "s");
+            hf_own_commit(h, cJSON_IsString(oid) ? oid->valuestring : NULL);
             cJSON_Delete(doc);
             http_response_free(&resp);
             ok = true;

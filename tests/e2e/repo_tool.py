@@ -14,6 +14,8 @@
   repo_tool.py flip REPO OBJECT                    flip one byte in the middle of an object
   repo_tool.py set-parent REPO NAME VALUE          rewrite a meta's parent ("null" for null)
   repo_tool.py hostile REPO NAME RULE ARG          rewrite NAME's volume 1 and manifest for RULE
+  repo_tool.py swap-entries REPO NAME              put NAME's last two manifest entries out of
+                                                   order (meta fixed up to match)
                                                    (ARG: the directory that escapes would land
                                                    in) and fix up the meta's sizes and hashes
 
@@ -643,6 +645,10 @@ def main():
         save_meta(a[1], a[2], m)
     elif cmd == "hostile":
         hostile(a[1], a[2], a[3], a[4])
+    elif cmd == "swap-entries":
+        header, ents = load_manifest(a[1], a[2])
+        ents[-2], ents[-1] = ents[-1], ents[-2]
+        refresh_meta(a[1], a[2], header, ents, {})
     else:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2

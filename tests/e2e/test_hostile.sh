@@ -154,4 +154,30 @@ if [ -n "$INC" ]; then
 fi
 report "hostile members in an older backup's volume are never written when restoring a newer backup"
 
+# --- an incremental reads the previous manifest as a stream, checking each entry as it comes and
+# their order: a hostile or disordered previous manifest stops it (exit 3) before it writes.
+prev_manifest_refused() { # fixture-command needle description
+    local fixture=$1 needle=$2 desc=$3
+    reset_repo
+    if ! msg=$($RTOOL $fixture 2>&1); then
+        fail "$desc" "could not build the fixture: $msg"
+        return
+    fi
+    local before
+    before=$(ls "$REPO_DIR/backups")
+    hf -- backup
+    expect_rc 3 "$desc" && expect_err_matches "$needle" "$desc" &&
+        expect_err_contains "previous backup '$NAME'" "$desc" &&
+        expect_err_contains "hfsync backup --full" "$desc"
+    [ "$(ls "$REPO_DIR/backups")" = "$before" ] || problem "$desc: the failed backup left objects"
+    expect_no_escape "$desc"
+    report "$desc"
+}
+prev_manifest_refused "hostile $REPO_DIR $NAME fifo $ESC" "fifo-member.*'fifo'" \
+    "an incremental over a previous manifest with a fifo entry is refused"
+prev_manifest_refused "hostile $REPO_DIR $NAME dotdot $ESC" "escape-dotdot" \
+    "an incremental over a previous manifest with a '..' entry is refused"
+prev_manifest_refused "swap-entries $REPO_DIR $NAME" "out of order" \
+    "an incremental over a previous manifest out of order is refused"
+
 finish
