@@ -244,6 +244,20 @@ expect_rc 0 "hub: a backup with the default checkpoint interval" &&
     [ "$(commits "$HUB_REPO")" = $((c0 + 1)) ] || problem "hub: $(($(commits "$HUB_REPO") - c0)) commits, expected 1"
 report "hub: with HFSYNC_CHECKPOINT_INTERVAL (300 s) a short backup is still one commit"
 
+# Checkpoint commits are this writer's own: the backup's last commit goes over them without a
+# 412 and a rebase, and leaves no members object behind.
+s412() { curl -s "$EMU_URL/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests']['by_status'].get('412', 0))"; }
+touch_all
+r0=$(s412)
+c0=$(commits "$HUB_REPO")
+hf "${ENV[@]}" "${VOL[@]}" -- backup --full
+expect_rc 0 "hub: a full backup with a checkpoint after every volume" && {
+    [ "$(s412)" = "$r0" ] || problem "hub: $(($(s412) - r0)) commits answered 412 (a rebase over its own checkpoints)"
+    [ "$(($(commits "$HUB_REPO") - c0))" -ge 3 ] || problem "hub: expected checkpoint commits, got $(($(commits "$HUB_REPO") - c0)) commits"
+    only_complete_backups "hub: checkpoints"
+}
+report "hub: the backup's commit goes over its own checkpoint commits without a rebase; no members object left"
+
 hf "${ENV[@]}" HFSYNC_CHECKPOINT_INTERVAL=often -- backup
 expect_rc 2 "HFSYNC_CHECKPOINT_INTERVAL=often" && expect_err_contains "HFSYNC_CHECKPOINT_INTERVAL" "the variable is named"
 report "a bad HFSYNC_CHECKPOINT_INTERVAL stops with exit 2"
