@@ -224,6 +224,9 @@ class Bench:
             "HFSYNC_CACHE_DIR": os.path.join(self.work, "cache-" + tag),
             "HFSYNC_WORK_DIR": os.path.join(self.work, "hwork-" + tag),
         })
+        # The baseline compresses at zstd level 3; left to itself the strategy picks level 6 for
+        # a 1 GiB state (smaller, slower). Same level on both sides unless the caller sets one.
+        env.setdefault("HFSYNC_COMPRESSION_LEVEL", "3")
         return env
 
     def reset_state(self, tag, repo=None):

@@ -97,6 +97,7 @@ def main():
         arch_bytes = os.path.getsize(archive)
         base_env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                         AWS_ENDPOINT_URL=ep, HFSYNC_CACHE_DIR=cache)
+        base_env.setdefault("HFSYNC_COMPRESSION_LEVEL", "3")  # the baseline's zstd -3
         dl = os.path.join(work, "s3-download.tar.zst")
         best = {}
 
