@@ -595,6 +595,7 @@ Storage *storage_s3_open(const Config *cfg, const Target *target, Error *err)
     S3 *s = x_calloc(1, sizeof(*s));
     s->base.driver = &s3_driver;
     pthread_mutex_init(&s->skew_mu, NULL);
+    atomic_init(&s->part_sum, S3_SUM_PROBE);
     s->bucket = x_strdup(target->bucket);
     s->root = *target->path ? str_printf("%s/", target->path) : x_strdup("");
     const char *region = c->region != NULL ? c->region : "us-east-1";

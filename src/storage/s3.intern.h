@@ -7,6 +7,7 @@
 #define HFSYNC_S3_INTERN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,13 @@
 #define S3_MAX_PARTS 10000
 #define S3_DELETE_BATCH 1000
 #define S3_FIRST_BUF (64u << 10)
+
+/* How the parts of a multipart upload are verified by the service (s3_write.c). */
+typedef enum S3PartSum {
+    S3_SUM_PROBE = 0, /* not known yet: the next CreateMultipartUpload asks for SHA-256 */
+    S3_SUM_SHA256,    /* x-amz-checksum-sha256: the signature's digest, no extra hashing */
+    S3_SUM_MD5,       /* Content-MD5: the service refused or ignored the checksum algorithm */
+} S3PartSum;
 
 typedef struct S3 {
     Storage base;
@@ -35,6 +43,7 @@ typedef struct S3 {
     int parallel;
     int64_t skew_sec; /* server clock minus ours, learnt from RequestTimeTooSkewed */
     pthread_mutex_t skew_mu;
+    atomic_int part_sum; /* S3PartSum, learnt by the first multipart upload of this handle */
 } S3;
 
 /* One S3 request: what s3_call() signs and sends. */
