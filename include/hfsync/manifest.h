@@ -6,10 +6,11 @@
  * (no allocation per entry). Entries are sorted by (source, path) with each source's root "."
  * first, which puts every directory before its children.
  *
- * A Manifest holds every entry in memory (restore and verify look entries up by name). A backup
- * never does: it streams the previous manifest with a ManifestCursor and keeps the new entries in
- * an EntrySpool (spool.h), using a Manifest with no entries only for its string tables and the
- * JSON Lines writer (manifest_write_header / manifest_write_entry).
+ * A Manifest holds every entry in memory (tests and small tools use it). Backup, restore and
+ * verify never do: they stream manifests with a ManifestCursor (checking the rules between
+ * entries with a ManifestWalk) and keep entries in an EntrySpool (spool.h), using a Manifest with
+ * no entries only for its string tables and the JSON Lines writer (manifest_write_header /
+ * manifest_write_entry).
  *
  * manifest_read() validates everything it loads (path rules, types, parents), because a manifest
  * comes from the target and may be hostile; a violation fails with ERR_UNSAFE naming the entry.
@@ -113,6 +114,27 @@ size_t manifest_cursor_expected(const ManifestCursor *c);
  * line). */
 int manifest_cursor_next(ManifestCursor *c, ManifestEntry *e, const char **source, const char **ref,
                          Error *err);
+
+/* Checks the rules between entries (FORMAT.md §4) one entry at a time, for entries that come in
+ * the order a manifest is written (a stream, a spool), with memory bounded by the longest path:
+ * each entry after the one before (ERR_CORRUPT "out of order"), none twice (ERR_UNSAFE), every
+ * parent a directory of the same source (ERR_UNSAFE), as manifest_validate() does for a whole
+ * manifest. It also tells when a directory is complete: `done` (optional) is called for each
+ * directory, the source roots included, once every entry below it has been seen, so each
+ * directory after everything inside it (a restore sets directory times and modes there). */
+typedef struct ManifestWalk ManifestWalk;
+/* `dir`: the directory's fields with its path (valid during the call); false stops the walk with
+ * the callback's error. */
+typedef bool (*ManifestWalkDone)(void *ctx, const char *source, const ManifestEntry *dir,
+                                 Error *err);
+
+ManifestWalk *manifest_walk_new(ManifestWalkDone done, void *ctx);
+void manifest_walk_free(ManifestWalk *w);
+/* The next entry `e` of source `source`: checked against those before it, and the directories it
+ * shows complete handed to `done`. */
+bool manifest_walk_next(ManifestWalk *w, const char *source, const ManifestEntry *e, Error *err);
+/* After the last entry: the directories still open go to `done`. */
+bool manifest_walk_end(ManifestWalk *w, Error *err);
 
 /* Path rules of docs/FORMAT.md §4: relative, no "."/".." components (but the lone root "."),
  * no empty component, no control characters, at most 4096 bytes. */

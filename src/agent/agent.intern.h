@@ -14,10 +14,14 @@
 #include "hfsync/lease.h"
 #include "hfsync/strategy.h"
 
+typedef struct EntrySpool EntrySpool;
+
 typedef struct VolumeJob {
     const Config *cfg;
     Storage *st;
-    Manifest *manifest;     /* the manifest being restored or verified */
+    const Manifest *tables; /* source and ref names of the entries below (no entries) */
+    EntrySpool *expect;     /* the files this volume must supply, in manifest order */
+    EntrySpool *all;        /* every entry of the manifest, in order (own: members are looked up) */
     const BackupMeta *meta; /* the backup that owns the volume */
     const CryptoKey *key;   /* meta's key when it is encrypted (keyring_open), else NULL */
     /* Encrypted volumes: authenticating every record (under a key bound to the password, the
@@ -29,17 +33,66 @@ typedef struct VolumeJob {
     Progress *progress;
     uint64_t files, bytes;
     bool setid_warned;
+    int all_state; /* the lookup cursor over `all`: 0 rewind first, 1 at all_cur, -1 at its end */
+    ManifestEntry all_cur;
 } VolumeJob;
 
 /*
  * Read volume `number` (1-based) of job->meta: verify its size and sha256 (of the stored bytes;
  * see records_only), decrypt it record by record when it is encrypted (no unauthenticated byte
  * reaches zstd or tar; a record that fails is reported with the volume's name), check every member
- * against the safety rules and the manifest, and for each file entry that refs this backup and
- * volume, check its size and content hash and (when extracting) write it under its destination
- * root. Members not needed are skipped, unless job->own, where an unlisted member is refused.
+ * against the safety rules and the manifest, and extract (or, verifying, check) the files of
+ * job->expect: members and expected entries are both in manifest order and are merge-joined, so
+ * an expected file missing from the volume (or out of order in it) fails naming it. Each file's
+ * size and content hash are checked. Members not expected are skipped, unless job->own, where a
+ * member must be listed in the manifest with its type (looked up in job->all: a cursor that moves
+ * forward, restarted only when members go back, which only a backup resumed from a checkpoint
+ * does, between volumes), and members must come in order.
  */
 bool volume_process(VolumeJob *job, uint32_t number, Error *err);
+
+/* --- a manifest as restore and verify read it (restore_index.c) -----------------------------
+ * The target manifest streamed once (manifest_stream) into an EntrySpool, checked entry by entry
+ * and between entries (ManifestWalk) as it comes, so memory does not grow with it. */
+
+typedef struct RestoreIndex {
+    Manifest *tables;  /* the source and ref names the spool's entries index (no entries) */
+    EntrySpool *spool; /* every entry, in manifest order */
+    uint64_t files, bytes;
+} RestoreIndex;
+
+/* Bytes of manifest entries restore and verify keep in memory before their spool moves them to
+ * a file in HFSYNC_WORK_DIR (16 MiB; HFSYNC_TEST_SPOOL_MEMORY or tests lower it). */
+extern size_t restore_spool_memory;
+
+/* Called for each entry once it is checked (its source and ref index ix->tables). */
+typedef bool (*RestoreIndexVisit)(void *ctx, const RestoreIndex *ix, const ManifestEntry *e,
+                                  Error *err);
+
+/* Read `meta`'s manifest into `ix` (zeroed first; clear it after, also on failure). */
+bool restore_index_load(RestoreIndex *ix, const Config *cfg, Storage *st, const BackupMeta *meta,
+                        const CryptoKey *key, RestoreIndexVisit visit, void *ctx, Error *err);
+void restore_index_clear(RestoreIndex *ix);
+
+/* Which volumes to read, and from which backups. */
+typedef struct RestoreVolumes {
+    const BackupMeta *const *metas; /* the backups whose files are read (a chain, oldest first) */
+    const CryptoKey *const *keys;   /* metas[i]'s key, or NULL */
+    size_t count;
+    const BackupMeta *own; /* the manifest's own backup (among metas) */
+    /* Every file entry must come from one of metas (restore); else files of other backups are
+     * left alone (verify). */
+    bool every_file;
+} RestoreVolumes;
+
+/* Most volumes whose expected files are partitioned in one pass over the spool (each gets a
+ * small spool of its own, and a file once it spills). */
+#define RESTORE_VOLUME_GROUP 256
+
+/* Read every volume of rv->metas that holds a file entry of `ix`, each once, in order, with
+ * job (cfg, st, dest_roots, progress, records_only set by the caller). A file entry naming a
+ * backup outside metas (every_file) or a volume its backup lacks is ERR_CORRUPT naming it. */
+bool restore_index_volumes(RestoreIndex *ix, const RestoreVolumes *rv, VolumeJob *job, Error *err);
 
 /* --- manifests of native backups (manifest_io.c) --------------------------------------------
  * A manifest read one entry at a time, in the order it is written (memory does not grow with
@@ -69,8 +122,6 @@ int manifest_cache_copy_fd(const ManifestCacheCopy *c);
 void manifest_cache_copy_close(ManifestCacheCopy *c, bool keep);
 
 /* --- a backup's change detection (backup_diff.c) --------------------------------------------- */
-
-typedef struct EntrySpool EntrySpool;
 
 typedef struct BackupDiff {
     StrategyChanges changes; /* the counts the strategy decides on */

@@ -16,6 +16,7 @@
 #include "hfsync/chain.h"
 #include "seed.intern.h"
 #include "hfsync/log.h"
+#include "hfsync/spool.h"
 #include "hfsync/util.h"
 
 char *restore_staging_path(const char *final)
@@ -33,102 +34,135 @@ static const char *restore_configured_path(const Config *cfg, const char *name)
     return NULL;
 }
 
-/* Pick the destinations. In place, a destination that is a symlink (a state directory linked
- * elsewhere) is restored where it points, as the backup read it. */
-static bool restore_dests(const Config *cfg, const RestoreOpts *opts, const Manifest *m,
-                          Dest *dests, Error *err)
+/* Pick the destination of source `name`. In place, a destination that is a symlink (a state
+ * directory linked elsewhere) is restored where it points, as the backup read it. */
+static bool restore_dest(const Config *cfg, const RestoreOpts *opts, const char *name, Dest *d,
+                         Error *err)
 {
-    for (size_t i = 0; i < m->source_count; i++) {
-        const char *name = m->sources[i];
-        char *final;
-        if (opts->to != NULL) {
-            final = path_join(opts->to, name);
-        } else {
-            const char *p = restore_configured_path(cfg, name);
-            if (p == NULL)
-                return error_set(err, ERR_USAGE,
-                                 "the backup holds source '%s', which is not "
-                                 "configured here",
-                                 name) ||
-                       error_hint(err, "add it to HFSYNC_SOURCES, or restore with --to DIR");
-            char real[PATH_MAX];
-            struct stat sb;
-            if (lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(p, real) != NULL)
-                final = x_strdup(real);
-            else
-                final = x_strdup(p);
-        }
-        if (strcmp(final, "/") == 0) {
-            free(final);
-            return error_set(err, ERR_USAGE, "refusing to restore source '%s' over '/'", name);
-        }
-        dests[i].final = final;
-        dests[i].staging = restore_staging_path(final);
+    char *final;
+    if (opts->to != NULL) {
+        final = path_join(opts->to, name);
+    } else {
+        const char *p = restore_configured_path(cfg, name);
+        if (p == NULL)
+            return error_set(err, ERR_USAGE,
+                             "the backup holds source '%s', which is not "
+                             "configured here",
+                             name) ||
+                   error_hint(err, "add it to HFSYNC_SOURCES, or restore with --to DIR");
+        char real[PATH_MAX];
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode) && realpath(p, real) != NULL)
+            final = x_strdup(real);
+        else
+            final = x_strdup(p);
     }
+    if (strcmp(final, "/") == 0) {
+        free(final);
+        return error_set(err, ERR_USAGE, "refusing to restore source '%s' over '/'", name);
+    }
+    d->final = final;
+    d->staging = restore_staging_path(final);
     return true;
 }
 
-/* Directories first (0700 so files can be written inside), in manifest order: parents first. */
-static bool restore_dirs(const Manifest *m, Dest *dests, char **roots, Error *err)
+/* What the restore builds: a destination per source of the manifest, in the order the sources
+ * first appear (the index of the source in the manifest's table). */
+typedef struct RestoreTree {
+    const Config *cfg;
+    const RestoreOpts *opts;
+    Dest *dests;
+    char **roots; /* dests[i].staging */
+    size_t count;
+} RestoreTree;
+
+static char *restore_entry_path(char *const *roots, uint16_t source, const char *path)
 {
-    for (size_t i = 0; i < m->source_count; i++) {
-        char *parent = x_strdup(dests[i].final);
+    return strcmp(path, ".") == 0 ? x_strdup(roots[source]) : path_join(roots[source], path);
+}
+
+/* As each manifest entry is read (checked, parents first): a new source gets its destination
+ * and an empty staging path, a directory is made (0700 so files can be written inside). */
+static bool restore_visit(void *ctx, const RestoreIndex *ix, const ManifestEntry *e, Error *err)
+{
+    RestoreTree *rt = ctx;
+    while (e->source >= rt->count) {
+        size_t i = rt->count;
+        rt->dests = x_realloc(rt->dests, (i + 1) * sizeof(Dest));
+        rt->roots = x_realloc(rt->roots, (i + 1) * sizeof(char *));
+        memset(&rt->dests[i], 0, sizeof(Dest));
+        rt->roots[i] = NULL;
+        rt->count++;
+        Dest *d = &rt->dests[i];
+        if (!restore_dest(rt->cfg, rt->opts, ix->tables->sources[i], d, err))
+            return false;
+        char *parent = x_strdup(d->final);
         *strrchr(parent, '/') = '\0';
-        bool ok = fs_mkdir_p(parent[0] ? parent : "/", 0755, err) &&
-                  fs_remove_tree(dests[i].staging, err);
+        bool ok =
+            fs_mkdir_p(parent[0] ? parent : "/", 0755, err) && fs_remove_tree(d->staging, err);
         free(parent);
         if (!ok)
             return false;
-        roots[i] = dests[i].staging;
+        rt->roots[i] = d->staging;
     }
-    for (size_t i = 0; i < m->count; i++) {
-        const ManifestEntry *e = &m->entries[i];
-        if (e->type != ENTRY_DIR)
-            continue;
-        const char *root = roots[e->source];
-        char *p = strcmp(e->path, ".") == 0 ? x_strdup(root) : path_join(root, e->path);
-        int rc = mkdir(p, 0700);
-        bool ok = rc == 0 || error_sys(err, "create directory '%s'", p);
-        free(p);
-        if (!ok)
-            return false;
-    }
-    return true;
+    if (e->type != ENTRY_DIR)
+        return true;
+    char *p = restore_entry_path(rt->roots, e->source, e->path);
+    bool ok = mkdir(p, 0700) == 0 || error_sys(err, "create directory '%s'", p);
+    free(p);
+    return ok;
 }
 
-/* Symlinks last, so no file write can pass through one; then directory modes and times, deepest
- * first, so setting a directory's time is not undone by creating something inside it. */
-static bool restore_finish_tree(const Manifest *m, char **roots, Error *err)
+typedef struct RestoreFinish {
+    const RestoreIndex *ix;
+    char *const *roots;
+} RestoreFinish;
+
+/* A directory whose subtree is complete: its mode and times, after everything inside it (setting
+ * them on an entry inside does not touch the directory, creating one would). */
+static bool restore_dir_done(void *ctx, const char *source, const ManifestEntry *e, Error *err)
 {
-    for (size_t i = 0; i < m->count; i++) {
-        const ManifestEntry *e = &m->entries[i];
-        if (e->type != ENTRY_SYMLINK)
+    RestoreFinish *f = ctx;
+    uint16_t i = 0;
+    while (strcmp(f->ix->tables->sources[i], source) != 0) /* a few sources: a walk is enough */
+        i++;
+    char *p = restore_entry_path(f->roots, i, e->path);
+    struct timespec ts[2] = {{e->mtime, e->mtime_nsec}, {e->mtime, e->mtime_nsec}};
+    mode_t mode = e->mode & 01777; /* never setuid/setgid on directories */
+    bool ok = (chmod(p, mode) == 0 && utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) == 0) ||
+              error_sys(err, "set attributes of '%s'", p);
+    free(p);
+    return ok;
+}
+
+/* After every file: symlinks, so no file write can pass through one, and directory modes and
+ * times, each directory once everything inside it is done; one pass over the spool. */
+static bool restore_finish_tree(const RestoreIndex *ix, char *const *roots, Error *err)
+{
+    RestoreFinish f = {.ix = ix, .roots = roots};
+    ManifestWalk *walk = manifest_walk_new(restore_dir_done, &f);
+    ManifestEntry e;
+    int r = spool_rewind(ix->spool, err) ? 1 : -1;
+    while (r > 0 && (r = spool_next(ix->spool, &e, err)) > 0) {
+        if (!manifest_walk_next(walk, ix->tables->sources[e.source], &e, err)) {
+            r = -1;
+            break;
+        }
+        if (e.type != ENTRY_SYMLINK)
             continue;
-        const char *root = roots[e->source];
-        char *p = strcmp(e->path, ".") == 0 ? x_strdup(root) : path_join(root, e->path);
-        struct timespec ts[2] = {{e->mtime, e->mtime_nsec}, {e->mtime, e->mtime_nsec}};
-        bool ok = symlink(e->target, p) == 0 || error_sys(err, "create symlink '%s'", p);
+        char *p = restore_entry_path(roots, e.source, e.path);
+        struct timespec ts[2] = {{e.mtime, e.mtime_nsec}, {e.mtime, e.mtime_nsec}};
+        bool ok = symlink(e.target, p) == 0 || error_sys(err, "create symlink '%s'", p);
         if (ok)
             utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW);
         free(p);
         if (!ok)
-            return false;
+            r = -1;
     }
-    for (size_t i = m->count; i-- > 0;) {
-        const ManifestEntry *e = &m->entries[i];
-        if (e->type != ENTRY_DIR)
-            continue;
-        const char *root = roots[e->source];
-        char *p = strcmp(e->path, ".") == 0 ? x_strdup(root) : path_join(root, e->path);
-        struct timespec ts[2] = {{e->mtime, e->mtime_nsec}, {e->mtime, e->mtime_nsec}};
-        mode_t mode = e->mode & 01777; /* never setuid/setgid on directories */
-        bool ok = (chmod(p, mode) == 0 && utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) == 0) ||
-                  error_sys(err, "set attributes of '%s'", p);
-        free(p);
-        if (!ok)
-            return false;
-    }
-    return true;
+    if (r == 0 && !manifest_walk_end(walk, err))
+        r = -1;
+    manifest_walk_free(walk);
+    return r == 0;
 }
 
 bool restore_swap(Dest *dests, size_t count, Error *err)
@@ -218,9 +252,8 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
         return false;
     char *meta_path = NULL;
     Chain chain = {0};
-    Manifest *m = NULL;
-    Dest *dests = NULL;
-    char **roots = NULL;
+    RestoreIndex ix = {0};
+    RestoreTree rt = {.cfg = cfg, .opts = opts};
     Keyring *keyring = NULL;
     const CryptoKey **keys = NULL; /* per chain member; NULL entries for unencrypted ones */
     bool ok = false;
@@ -252,73 +285,26 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
     if (!target->encrypted && cfg->password != NULL)
         log_warn("restore %s: this backup is not encrypted, although a password is set",
                  target->name);
-    m = agent_manifest_load(cfg, st, target, keys[chain.count - 1], err);
-    if (m == NULL)
+    if (!restore_index_load(&ix, cfg, st, target, keys[chain.count - 1], restore_visit, &rt, err))
         goto out;
     log_info("restore %s: chain of %zu backup%s, %zu entries%s%s", target->name, chain.count,
-             chain.count == 1 ? "" : "s", m->count, opts->to ? " into " : "",
+             chain.count == 1 ? "" : "s", spool_count(ix.spool), opts->to ? " into " : "",
              opts->to ? opts->to : "");
 
-    dests = x_calloc(m->source_count + 1, sizeof(Dest));
-    roots = x_calloc(m->source_count + 1, sizeof(char *));
-    if (!restore_dests(cfg, opts, m, dests, err) || !restore_dirs(m, dests, roots, err))
-        goto out;
-
-    uint64_t total_files = 0, total_bytes = 0;
-    for (size_t i = 0; i < m->count; i++)
-        if (m->entries[i].type == ENTRY_FILE) {
-            total_files++;
-            total_bytes += m->entries[i].size;
-        }
     Progress progress;
-    progress_begin(&progress, cfg, "restore", total_files, total_bytes);
-    VolumeJob job = {.cfg = cfg,
-                     .st = st,
-                     .manifest = m,
-                     .dest_roots = roots,
-                     .progress = &progress,
-                     .records_only = true};
-    /* Each backup of the chain supplies the files whose ref names it, volume by volume. */
-    for (size_t k = 0; k < chain.count; k++) {
-        const BackupMeta *bm = chain.metas[k];
-        job.meta = bm;
-        job.key = keys[k];
-        job.own = bm == target;
-        uint8_t *need = x_calloc(bm->volume_count + 2, 1);
-        for (size_t i = 0; i < m->count; i++) {
-            const ManifestEntry *e = &m->entries[i];
-            if (e->type != ENTRY_FILE || strcmp(m->refs[e->ref], bm->name) != 0)
-                continue;
-            if (e->volume > bm->volume_count) {
-                free(need);
-                error_set(err, ERR_CORRUPT,
-                          "manifest of '%s': file '%s/%s' is in volume %u of "
-                          "backup '%s', which has %zu",
-                          target->name, m->sources[e->source], e->path, e->volume, bm->name,
-                          bm->volume_count);
-                goto out;
-            }
-            need[e->volume] = 1;
-        }
-        for (uint32_t v = 1; v <= bm->volume_count; v++) {
-            if (need[v] && !volume_process(&job, v, err)) {
-                free(need);
-                goto out;
-            }
-        }
-        free(need);
-    }
-    /* Every file must have come from somewhere; a ref to a backup outside the chain or a
-     * volume that lacks a member leaves files missing. */
-    for (size_t i = 0; i < m->count; i++) {
-        const ManifestEntry *e = &m->entries[i];
-        if (e->type == ENTRY_FILE && !(e->flags & ENTRY_DONE)) {
-            error_set(err, ERR_CORRUPT, "file '%s/%s' was not found in backup '%s' volume %u",
-                      m->sources[e->source], e->path, m->refs[e->ref], e->volume);
-            goto out;
-        }
-    }
-    if (!restore_finish_tree(m, roots, err) || !restore_swap(dests, m->source_count, err))
+    progress_begin(&progress, cfg, "restore", ix.files, ix.bytes);
+    VolumeJob job = {
+        .cfg = cfg, .st = st, .dest_roots = rt.roots, .progress = &progress, .records_only = true};
+    /* Each backup of the chain supplies the files whose ref names it, volume by volume; every
+     * file must come from one of them. */
+    RestoreVolumes rv = {.metas = (const BackupMeta *const *)chain.metas,
+                         .keys = keys,
+                         .count = chain.count,
+                         .own = target,
+                         .every_file = true};
+    if (!restore_index_volumes(&ix, &rv, &job, err))
+        goto out;
+    if (!restore_finish_tree(&ix, rt.roots, err) || !restore_swap(rt.dests, rt.count, err))
         goto out;
     res->restored = true;
     res->files = job.files;
@@ -330,26 +316,25 @@ bool restore_run(const Config *cfg, const RestoreOpts *opts, RestoreResult *res,
              (unsigned long long)job.files, bytes_h, (double)res->duration_ms / 1000.0);
     ok = true;
 out:
-    if (!ok && dests != NULL) {
+    if (!ok) {
         /* Put back anything already swapped: all or nothing. */
-        for (size_t i = 0; i < m->source_count; i++)
-            if (dests[i].swapped)
-                renameat2(AT_FDCWD, dests[i].staging, AT_FDCWD, dests[i].final, RENAME_EXCHANGE);
+        for (size_t i = 0; i < rt.count; i++)
+            if (rt.dests[i].swapped)
+                renameat2(AT_FDCWD, rt.dests[i].staging, AT_FDCWD, rt.dests[i].final,
+                          RENAME_EXCHANGE);
     }
-    if (dests != NULL) {
-        restore_cleanup(dests, m->source_count);
-        for (size_t i = 0; i < m->source_count; i++) {
-            free(dests[i].final);
-            free(dests[i].staging);
-        }
+    restore_cleanup(rt.dests, rt.count);
+    for (size_t i = 0; i < rt.count; i++) {
+        free(rt.dests[i].final);
+        free(rt.dests[i].staging);
     }
     if (!ok && to_created)
         rmdir(opts->to); /* only if still empty: never removes anything else */
-    free(dests);
-    free(roots);
+    free(rt.dests);
+    free(rt.roots);
     free(keys);
     keyring_free(keyring);
-    manifest_free(m);
+    restore_index_clear(&ix);
     chain_free(&chain);
     free(meta_path);
     storage_free(st);

@@ -94,21 +94,14 @@ static bool verify_one(const Config *cfg, Storage *st, Keyring *kr, const Backup
     const CryptoKey *key = NULL;
     if (!keyring_open(kr, m, &key, err))
         return false;
-    Manifest *man = agent_manifest_load(cfg, st, m, key, err);
-    if (man == NULL)
-        return false;
-    VolumeJob job = {.cfg = cfg, .st = st, .manifest = man, .meta = m, .key = key, .own = true};
-    bool ok = true;
-    for (uint32_t v = 1; ok && v <= m->volume_count; v++)
-        ok = volume_process(&job, v, err);
-    for (size_t i = 0; ok && i < man->count; i++) {
-        const ManifestEntry *e = &man->entries[i];
-        if (e->type == ENTRY_FILE && strcmp(man->refs[e->ref], m->name) == 0 &&
-            !(e->flags & ENTRY_DONE))
-            ok = error_set(err, ERR_CORRUPT, "file '%s/%s' is missing from volume %u",
-                           man->sources[e->source], e->path, e->volume);
-    }
-    manifest_free(man);
+    /* Every entry checked as the manifest streams by; then each volume merge-joined with the
+     * files the manifest says it holds (files of earlier backups are theirs to verify). */
+    RestoreIndex ix;
+    bool ok = restore_index_load(&ix, cfg, st, m, key, NULL, NULL, err);
+    VolumeJob job = {.cfg = cfg, .st = st};
+    RestoreVolumes rv = {.metas = &m, .keys = &key, .count = 1, .own = m};
+    ok = ok && restore_index_volumes(&ix, &rv, &job, err);
+    restore_index_clear(&ix);
     return ok;
 }
 

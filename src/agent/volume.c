@@ -15,6 +15,7 @@
 
 #include "agent.intern.h"
 #include "hfsync/log.h"
+#include "hfsync/spool.h"
 #include "hfsync/tar.h"
 #include "hfsync/util.h"
 
@@ -39,8 +40,8 @@ static bool volume_member_split(const char *name, char *source, size_t source_ca
     return true;
 }
 
-static bool volume_extract(VolumeJob *job, TarReader *tr, ManifestEntry *e, const char *member,
-                           Hasher *content, Error *err)
+static bool volume_extract(VolumeJob *job, TarReader *tr, const ManifestEntry *e,
+                           const char *member, Hasher *content, Error *err)
 {
     const char *root = job->dest_roots ? job->dest_roots[e->source] : NULL;
     int fd = -1;
@@ -101,20 +102,76 @@ static bool volume_extract(VolumeJob *job, TarReader *tr, ManifestEntry *e, cons
         ok = error_sys(err, "close '%s'", dest);
     free(dest);
     if (ok) {
-        e->flags |= ENTRY_DONE;
         job->files++;
         job->bytes += written;
     }
     return ok;
 }
 
+/* Manifest order of (source, path) pairs. */
+static int volume_cmp(const char *sa, const char *pa, const char *sb, const char *pb)
+{
+    int c = strcmp(sa, sb);
+    return c != 0 ? c : manifest_path_cmp(pa, pb);
+}
+
+/* The entry of job->all named (source, path) in *found: 1; 0 when there is none; -1 on error.
+ * The cursor only moves forward unless a name before it is asked for. */
+static int volume_lookup(VolumeJob *job, const char *source, const char *path,
+                         const ManifestEntry **found, Error *err)
+{
+    const Manifest *t = job->tables;
+    ManifestEntry *cur = &job->all_cur;
+    if (job->all_state == 1 && volume_cmp(t->sources[cur->source], cur->path, source, path) > 0)
+        job->all_state = 0;
+    if (job->all_state != 1) {
+        if (!spool_rewind(job->all, err))
+            return -1;
+        job->all_state = spool_next(job->all, cur, err);
+    }
+    int c = 1;
+    while (job->all_state == 1 &&
+           (c = volume_cmp(t->sources[cur->source], cur->path, source, path)) < 0)
+        job->all_state = spool_next(job->all, cur, err);
+    if (job->all_state < 0)
+        return -1;
+    *found = cur;
+    return job->all_state == 1 && c == 0;
+}
+
+/* A member of an own volume that is not one of the files expected from it: it must be listed in
+ * the manifest with its type. */
+static bool volume_listed(VolumeJob *job, const char *member, const char *source, const char *path,
+                          EntryType want, Error *err)
+{
+    const ManifestEntry *e = NULL;
+    int r = volume_lookup(job, source, path, &e, err);
+    if (r < 0)
+        return false;
+    if (r == 0 || e->type != want)
+        return error_set(err, ERR_UNSAFE, "member '%s' is not in the backup's manifest%s", member,
+                         r == 0 ? "" : " with this type");
+    return true;
+}
+
+static bool volume_missing(VolumeJob *job, const ManifestEntry *x, uint32_t number, Error *err)
+{
+    return error_set(err, ERR_CORRUPT, "file '%s/%s' of the manifest is missing from volume %u",
+                     job->tables->sources[x->source], x->path, number);
+}
+
 static bool volume_members(VolumeJob *job, TarReader *tr, uint32_t number, Error *err)
 {
-    const Manifest *m = job->manifest;
     Hasher *content = hasher_new(HASH_CONTENT);
     char source[256];
-    bool ok = true;
-    for (;;) {
+    /* The previous member (source, NUL, path): members come in manifest order. */
+    char *last = x_calloc(1, 2 * (PATH_MAX + 2));
+    bool have_last = false, ok = true;
+    ManifestEntry x; /* the next expected file */
+    int xr = spool_next(job->expect, &x, err);
+    if (xr < 0)
+        ok = false;
+    while (ok) {
         TarMember mb;
         int rc = tar_reader_next(tr, &mb, err);
         if (rc <= 0) {
@@ -134,29 +191,44 @@ static bool volume_members(VolumeJob *job, TarReader *tr, uint32_t number, Error
                            mb.type == TAR_HARDLINK ? "hard link" : "device, fifo or socket");
             break;
         }
-        ManifestEntry *e = manifest_find(m, source, path);
         EntryType want = mb.type == TAR_FILE  ? ENTRY_FILE
                          : mb.type == TAR_DIR ? ENTRY_DIR
                                               : ENTRY_SYMLINK;
-        if (job->own && (e == NULL || e->type != want)) {
-            ok = error_set(err, ERR_UNSAFE, "member '%s' is not in the backup's manifest%s",
-                           mb.name, e ? " with this type" : "");
+        int order = have_last ? volume_cmp(source, path, last, last + strlen(last) + 1) : 1;
+        if (job->own && order <= 0) {
+            ok = error_set(err, ERR_UNSAFE, "member '%s' %s", mb.name,
+                           order == 0 ? "appears twice" : "is out of order");
             break;
         }
-        if (e == NULL || e->type != ENTRY_FILE || want != ENTRY_FILE ||
-            strcmp(m->refs[e->ref], job->meta->name) != 0 || e->volume != number)
-            continue; /* not needed from here: a later backup replaced it, or not a file */
-        if (e->flags & ENTRY_DONE) {
-            ok = error_set(err, ERR_UNSAFE, "member '%s' appears twice", mb.name);
+        size_t slen = strlen(source);
+        memcpy(last, source, slen + 1);
+        memcpy(last + slen + 1, path, strlen(path) + 1);
+        have_last = true;
+        /* Expected files before this member are not in the volume. */
+        int c = want == ENTRY_FILE && xr > 0
+                    ? volume_cmp(job->tables->sources[x.source], x.path, source, path)
+                    : 1;
+        if (c < 0) {
+            ok = volume_missing(job, &x, number, err);
             break;
         }
-        if (!volume_extract(job, tr, e, mb.name, content, err)) {
+        if (c == 0) {
+            if (!volume_extract(job, tr, &x, mb.name, content, err)) {
+                ok = false;
+                break;
+            }
+            if (job->progress)
+                progress_update(job->progress, job->files, job->bytes);
+            xr = spool_next(job->expect, &x, err);
+            ok = xr >= 0;
+            continue;
+        }
+        if (job->own && !volume_listed(job, mb.name, source, path, want, err))
             ok = false;
-            break;
-        }
-        if (job->progress)
-            progress_update(job->progress, job->files, job->bytes);
     }
+    if (ok && xr > 0)
+        ok = volume_missing(job, &x, number, err);
+    free(last);
     hasher_free(content);
     return ok;
 }

@@ -104,6 +104,11 @@ report "verify passes on an intact chain"
 hf -- verify --deep
 expect_rc 0 "verify --deep"
 report "verify --deep passes on an intact chain"
+# 64 KiB of manifest entries in memory: the rest goes through the spool's file in HFSYNC_WORK_DIR
+hf HFSYNC_TEST_SPOOL_MEMORY=65536 HFSYNC_LOG_LEVEL=debug -- verify --deep
+expect_rc 0 "verify --deep with HFSYNC_TEST_SPOOL_MEMORY=65536" &&
+    expect_err_contains "past the spool's memory: kept in a file" "verify --deep with HFSYNC_TEST_SPOOL_MEMORY=65536"
+report "verify --deep passes with the manifest spooled to disk"
 hf -- verify --backup "${names[1]}" --deep
 expect_rc 0 "verify --backup ${names[1]} --deep"
 report "verify --backup NAME --deep passes on an earlier backup"
@@ -115,13 +120,17 @@ else
     fail "objects on the target follow docs/FORMAT.md (pointer, metas, manifests, volumes)" "$(printf '%s' "$msg" | head -n 30)"
 fi
 
-# --- restore every backup of the chain into fresh --to directories
+# --- restore every backup of the chain into fresh --to directories; the odd ones with 64 KiB of
+# manifest entries in memory (3,000 entries need more: the spool's file is used)
 for i in 0 1 2 3; do
     dest=$T/restore-$i
     if [ "$i" = 2 ]; then mkdir -p "$dest"; fi # an existing empty directory is fine too
-    hf -- restore --to "$dest" --backup "${names[$i]}"
+    spool=()
+    if [ $((i % 2)) = 1 ]; then spool=(HFSYNC_TEST_SPOOL_MEMORY=65536 HFSYNC_LOG_LEVEL=debug); fi
+    hf "${spool[@]}" -- restore --to "$dest" --backup "${names[$i]}"
     expect_rc 0 "restore --to --backup ${names[$i]}" &&
         expect_tree "$T/snap$i.json" "$dest" "restore of ${names[$i]}"
+    [ "${#spool[@]}" = 0 ] || expect_err_contains "kept in a file" "restore of ${names[$i]} (spooled)"
     report "restore --backup ${names[$i]} (${types[$i]} $i of the chain) --to DIR matches its snapshot exactly"
     rm -rf "$dest"
 done
