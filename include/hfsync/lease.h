@@ -58,7 +58,12 @@ typedef struct LeaseOpts {
     int64_t now;     /* epoch seconds */
     int64_t ttl_sec; /* the lease is written to expire at now + ttl_sec */
     int settle_ms;   /* wait before confirming a newly taken lease */
-    bool held;       /* the caller holds it already (a renewal) */
+    /* The settle wait (NULL: sleep settle_ms). Called when no live lease of another owner was
+     * found and ours is written: from then on only a racing writer can take it. Returning false
+     * (the caller is stopping) removes the lease just written and fails with ERR_FAIL. */
+    bool (*settle)(void *ctx, int ms);
+    void *settle_ctx;
+    bool held; /* the caller holds it already (a renewal) */
 } LeaseOpts;
 
 /*

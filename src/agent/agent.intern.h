@@ -303,6 +303,10 @@ typedef struct KeeperView {
  * targets without leases the keeper reports HELD and runs no thread. */
 LeaseKeeper *keeper_start(const Config *cfg, const Lease *lease, bool sync, Error *err);
 void keeper_view(LeaseKeeper *k, KeeperView *out);
+/* After keeper_start without `sync`: wait for the first attempt; false with the errors a `sync`
+ * start gives (ERR_BUSY naming another live holder, ERR_NET) unless the lease is ours. Without
+ * `held`, wait only until it is known that no other writer held it (before the settle pause). */
+bool keeper_confirm(LeaseKeeper *k, bool held, Error *err);
 /* Stop renewing and release the lease (waiting at most a few seconds for the storage). */
 void keeper_stop(LeaseKeeper *k);
 

@@ -389,7 +389,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (cfg->format == FORMAT_SEED && opts->dry_run)
         return error_set(err, ERR_USAGE, "--dry-run is not available with HFSYNC_FORMAT=seed");
     if (cfg->format == FORMAT_SEED) /* the original script's format (seed_backup.c) */
-        return seed_backup_run(cfg, opts, res, err);
+        return (opts->before_write == NULL ||
+                opts->before_write(opts->before_write_ctx, true, err)) &&
+               seed_backup_run(cfg, opts, res, err);
     int64_t t0 = time_monotonic_ns();
     int64_t start = agent_now(cfg);
     memset(res, 0, sizeof(*res));
@@ -494,6 +496,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
     if (opts->dry_run || plan.action == STRATEGY_SKIP) {
         if (opts->dry_run)
             backup_plan_print(&plan, changes, stdout);
+        else if (opts->before_write != NULL &&
+                 !opts->before_write(opts->before_write_ctx, false, err))
+            goto out; /* another writer holds the target */
         res->skipped = plan.skip_counts;
         res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
         if (prev != NULL)
@@ -501,6 +506,8 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         ok = true;
         goto out;
     }
+    if (opts->before_write != NULL && !opts->before_write(opts->before_write_ctx, true, err))
+        goto out;
     if (ckpt != NULL && checkpoint_full(ckpt) != full) { /* planned otherwise */
         checkpoint_free(ckpt);
         ckpt = NULL;

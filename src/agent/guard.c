@@ -62,6 +62,11 @@ bool guard_agent_holds(const Config *cfg, char owner[LEASE_OWNER_SIZE], bool *ho
     return ok;
 }
 
+static bool guard_confirm_lease(void *ctx, bool writes, Error *err)
+{
+    return keeper_confirm(ctx, writes, err);
+}
+
 bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, Error *err)
 {
     /* A dry run writes nothing: it needs neither the lock nor the lease, and changes no marker. */
@@ -95,10 +100,14 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
         } else {
             Lease mine;
             lease_init(&mine, "backup");
-            keeper = keeper_start(cfg, &mine, true, err);
+            /* Taken on the keeper's thread: its settle pause overlaps the scan, and the backup
+             * confirms it before its first write. */
+            keeper = keeper_start(cfg, &mine, false, err);
             if (keeper == NULL)
                 goto out;
             memcpy(check.owner, mine.owner, sizeof(check.owner));
+            o.before_write = guard_confirm_lease;
+            o.before_write_ctx = keeper;
         }
         o.before_commit = guard_commit_check;
         o.before_commit_ctx = &check;

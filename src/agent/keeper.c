@@ -29,6 +29,7 @@ struct LeaseKeeper {
     pthread_cond_t cv;
     bool stop;
     bool finished;
+    bool settling; /* the first attempt found no other live holder and waits to confirm */
     KeeperView view;
 };
 
@@ -52,6 +53,7 @@ static void keeper_publish(LeaseKeeper *k, KeeperState state, const Lease *holde
         snprintf(k->view.pointer, sizeof(k->view.pointer), "%s", pointer);
         k->view.acquisitions++;
     }
+    pthread_cond_broadcast(&k->cv); /* keeper_confirm waits for the first state */
     pthread_mutex_unlock(&k->mu);
     if (state == before && pointer == NULL)
         return;
@@ -70,15 +72,53 @@ static void keeper_publish(LeaseKeeper *k, KeeperState state, const Lease *holde
     }
 }
 
+/* The settle wait of a new lease (LeaseOpts.settle): announced to keeper_confirm, cut short by
+ * keeper_stop (a backup that skips does not wait for it). */
+static bool keeper_settle(void *ctx, int ms)
+{
+    LeaseKeeper *k = ctx;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&k->mu);
+    k->settling = true;
+    pthread_cond_broadcast(&k->cv);
+    while (!k->stop && pthread_cond_timedwait(&k->cv, &k->mu, &until) != ETIMEDOUT) {
+    }
+    bool stopped = k->stop;
+    pthread_mutex_unlock(&k->mu);
+    return !stopped;
+}
+
+static bool keeper_stopping(LeaseKeeper *k)
+{
+    pthread_mutex_lock(&k->mu);
+    bool stop = k->stop;
+    pthread_mutex_unlock(&k->mu);
+    return stop;
+}
+
 /* One attempt to take or renew. */
 static void keeper_round(LeaseKeeper *k)
 {
     int64_t now = keeper_now();
-    LeaseOpts o = {.now = now, .ttl_sec = k->ttl_sec, .settle_ms = k->settle_ms, .held = k->held};
+    LeaseOpts o = {.now = now,
+                   .ttl_sec = k->ttl_sec,
+                   .settle_ms = k->settle_ms,
+                   .held = k->held,
+                   .settle = keeper_settle,
+                   .settle_ctx = k};
     Lease holder;
     bool won = false;
     Error err = {0};
     if (!lease_take(k->st, &k->mine, &o, &won, &holder, &err)) {
+        if (keeper_stopping(k)) /* cut short by keeper_stop: nothing to report */
+            return;
         /* Ours for a while yet: keep going on the lease already written. */
         if (k->held && !k->need_pointer && k->mine.expires - now > k->ttl_sec / 3) {
             log_warn("lease: cannot renew it yet (%s); it holds until %llds from now", err.msg,
@@ -152,6 +192,36 @@ static void keeper_free(LeaseKeeper *k)
     free(k);
 }
 
+/* The first attempt's outcome as a sync start reports it. */
+static bool keeper_state_ok(const LeaseKeeper *k, const KeeperView *v, Error *err)
+{
+    if (v->state == KEEPER_FOREIGN) {
+        char text[400];
+        lease_describe(&v->holder, text, sizeof(text));
+        error_set(err, ERR_BUSY, "another writer holds %s: %s", k->url, text);
+        return error_hint(err, "one hfsync writes to a target at a time; wait for it to finish, "
+                               "or stop it (its lease expires HFSYNC_LEASE_TTL after its last "
+                               "renewal)");
+    }
+    if (v->state != KEEPER_HELD)
+        return error_set(err, ERR_NET, "%s",
+                         v->error[0] ? v->error : "the writer lease could not be taken");
+    return true;
+}
+
+bool keeper_confirm(LeaseKeeper *k, bool held, Error *err)
+{
+    pthread_mutex_lock(&k->mu);
+    while (k->view.state == KEEPER_PENDING && !(k->settling && !held) && k->threaded &&
+           !k->finished)
+        pthread_cond_wait(&k->cv, &k->mu);
+    KeeperView v = k->view;
+    pthread_mutex_unlock(&k->mu);
+    if (v.state == KEEPER_PENDING && !held)
+        return true; /* no other live holder was found: that is all a backup that skips needs */
+    return keeper_state_ok(k, &v, err);
+}
+
 LeaseKeeper *keeper_start(const Config *cfg, const Lease *lease, bool sync, Error *err)
 {
     LeaseKeeper *k = x_calloc(1, sizeof(*k));
@@ -178,17 +248,7 @@ LeaseKeeper *keeper_start(const Config *cfg, const Lease *lease, bool sync, Erro
     }
     if (sync) {
         keeper_round(k);
-        if (k->view.state == KEEPER_FOREIGN) {
-            char text[400];
-            lease_describe(&k->view.holder, text, sizeof(text));
-            error_set(err, ERR_BUSY, "another writer holds %s: %s", k->url, text);
-            error_hint(err, "one hfsync writes to a target at a time; wait for it to finish, or "
-                            "stop it (its lease expires HFSYNC_LEASE_TTL after its last renewal)");
-            keeper_free(k);
-            return NULL;
-        }
-        if (k->view.state != KEEPER_HELD) {
-            error_set(err, ERR_NET, "%s", k->view.error);
+        if (!keeper_state_ok(k, &k->view, err)) {
             keeper_free(k);
             return NULL;
         }

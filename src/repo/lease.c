@@ -209,7 +209,13 @@ bool lease_take(Storage *st, Lease *mine, const LeaseOpts *opts, bool *won, Leas
     if (!wrote)
         return false;
     if (fresh && opts->settle_ms > 0) {
-        lease_sleep_ms(opts->settle_ms);
+        if (opts->settle == NULL) {
+            lease_sleep_ms(opts->settle_ms);
+        } else if (!opts->settle(opts->settle_ctx, opts->settle_ms)) {
+            Error ignored = {0};
+            lease_release(st, mine, &ignored);
+            return error_set(err, ERR_FAIL, "stopped before the lease was confirmed");
+        }
         if (!lease_read(st, holder, &found, err))
             return false;
         if (!found || strcmp(holder->owner, mine->owner) != 0) {

@@ -312,6 +312,13 @@ static void test_backup_refused_under_foreign_lease(void **state)
     assert_true(found);
     assert_string_equal(now.owner, other.owner); /* still the agent's */
     agent_record_clear(&fx->cfg, &other);
+
+    /* Nothing changed since: a backup that would skip (and write nothing) is still refused
+     * while another writer holds the target, though it no longer waits for the lease. */
+    error_clear(&err);
+    assert_false(guard_backup(&fx->cfg, &o, &res, &err));
+    assert_int_equal(err.code, ERR_BUSY);
+    assert_false(res.created);
     storage_free(st);
 }
 
