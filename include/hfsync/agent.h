@@ -61,10 +61,12 @@ typedef struct BackupOpts {
      * backup with that error. NULL: none. */
     bool (*before_commit)(void *ctx, Storage *st, Error *err);
     void *before_commit_ctx;
-    /* Called once the backup is planned (not on a dry run), before its first write to the
-     * target (`writes`), or when it skips (no write); false stops it. The guard confirms the
-     * writer lease here, so the lease's settle pause runs while the sources are scanned; a skip
-     * only needs to know that no other writer holds it. */
+    /* Called once the backup is planned (not on a dry run), before the first object it writes
+     * is complete, i.e. visible on the target (`writes`: at the end of the first volume, or
+     * before resuming a checkpoint or writing a manifest without volumes), or when it skips (no
+     * write); false stops it and nothing it wrote is removed (it was never visible). The guard
+     * confirms the writer lease here, so the lease's settle pause runs while the sources are
+     * scanned and the first volume made; a skip only needs to know no other writer holds it. */
     bool (*before_write)(void *ctx, bool writes, Error *err);
     void *before_write_ctx;
     /* Where writes are commits (the Hub): called once the pointer is staged, inside the

@@ -63,6 +63,8 @@ typedef struct BackupCtx {
     size_t vcount;
     char **written; /* object paths written so far, for cleanup on failure */
     size_t written_count;
+    const BackupOpts *opts;
+    bool confirmed; /* BackupOpts.before_write said yes: the objects written are this backup's */
 
     uint8_t *buf;
     Progress progress;
@@ -107,8 +109,25 @@ out:
     return ok || error_prefix(err, "volume %u", b->volume);
 }
 
+/* The writer lease (BackupOpts.before_write) is confirmed before anything this backup writes
+ * becomes visible: an object appears only when its write finishes (file: renamed into place;
+ * S3: PutObject or CompleteMultipartUpload; the Hub: committed), so the lease's settle pause runs
+ * under the scan and the first volume's compression instead of before them. Until it is
+ * confirmed nothing on the target is this backup's: a writer that lost the race for the lease
+ * (and perhaps for the same backup name) removes nothing on failure (backup_cleanup). */
+static bool backup_confirm(BackupCtx *b, Error *err)
+{
+    if (!b->confirmed && b->opts->before_write != NULL &&
+        !b->opts->before_write(b->opts->before_write_ctx, true, err))
+        return false;
+    b->confirmed = true;
+    return true;
+}
+
 static bool backup_volume_close(BackupCtx *b, Error *err)
 {
+    if (!backup_confirm(b, err))
+        return false; /* b->tw and b->out stay for backup_run's cleanup, which aborts them */
     bool ok = tar_writer_close(b->tw, err);
     tar_writer_free(b->tw);
     b->tw = NULL;
@@ -308,6 +327,8 @@ static bool backup_entries(BackupCtx *b, Error *err)
 /* Write the manifest, from the spool, straight to the target (a copy goes to the cache). */
 static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
 {
+    if (!backup_confirm(b, err)) /* a backup without volumes: only deletions */
+        return false;
     int64_t t0 = time_monotonic_ns();
     char *path = meta_object_path(b->cfg->prefix, meta->manifest_name);
     ManifestCacheCopy *copy = NULL;
@@ -354,7 +375,7 @@ static bool backup_manifest(BackupCtx *b, BackupMeta *meta, Error *err)
 
 static void backup_cleanup(BackupCtx *b)
 {
-    if (b->written_count == 0)
+    if (b->written_count == 0 || !b->confirmed)
         return;
     Error e = {0};
     /* Newest first: the .meta.json (if written) goes before what it names. */
@@ -506,12 +527,15 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         ok = true;
         goto out;
     }
-    if (opts->before_write != NULL && !opts->before_write(opts->before_write_ctx, true, err))
-        goto out;
+    b.opts = opts;
     if (ckpt != NULL && checkpoint_full(ckpt) != full) { /* planned otherwise */
         checkpoint_free(ckpt);
         ckpt = NULL;
     }
+    /* Resuming takes over (and on failure removes) another run's objects: not before the
+     * lease is confirmed. Otherwise the first volume's end confirms it (backup_confirm). */
+    if (ckpt != NULL && !backup_confirm(&b, err))
+        goto out;
     if (full && reuse_key) { /* the strategy starts a new chain: under a new key */
         crypto_key_free(key);
         key = backup_key_new(cfg, &ckpt, &cipher, err);

@@ -100,8 +100,8 @@ bool guard_backup(const Config *cfg, const BackupOpts *opts, BackupResult *res, 
         } else {
             Lease mine;
             lease_init(&mine, "backup");
-            /* Taken on the keeper's thread: its settle pause overlaps the scan, and the backup
-             * confirms it before its first write. */
+            /* Taken on the keeper's thread: its settle pause overlaps the scan and the first
+             * volume, and the backup confirms it before the first object it writes is complete. */
             keeper = keeper_start(cfg, &mine, false, err);
             if (keeper == NULL)
                 goto out;

@@ -1,7 +1,9 @@
 /*
  * file:// backend. Objects are files under a root directory. A write goes to a temporary file in
  * the object's directory (".<name>.tmp-XXXXXX") that is fsynced and renamed into place when the
- * sink finishes, then the directory is fsynced, so an object is either absent or complete.
+ * sink finishes, then the directory is fsynced, so an object is either absent or complete. The
+ * writer holds an flock on its temporary file: one left by a writer that died (no lock) is
+ * removed by the next write of the same object, one still being written never is.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,8 +88,8 @@ static void file_write_free(Sink *sink)
 
 static const SinkOps file_write_ops = {file_write_write, file_write_finish, file_write_free};
 
-/* Temporary files of earlier writes of the same object that never finished (a writer killed
- * half-way; one writer at a time holds the target): they would only take space. */
+/* Temporary files of earlier writes of the same object whose writer is gone (killed half-way):
+ * they would only take space. A live writer holds the lock on its own (file_tmp_create). */
 static void file_sweep_tmp(const char *dir, const char *base)
 {
     DIR *d = opendir(dir);
@@ -95,11 +98,43 @@ static void file_sweep_tmp(const char *dir, const char *base)
     char *want = str_printf(".%s.tmp-", base);
     size_t n = strlen(want);
     struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strncmp(de->d_name, want, n) == 0 && strlen(de->d_name) == n + 6)
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, want, n) != 0 || strlen(de->d_name) != n + 6)
+            continue;
+        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             unlinkat(dirfd(d), de->d_name, 0);
+        close(fd); /* releases the lock */
+    }
     closedir(d);
     free(want);
+}
+
+/* A locked temporary file for `final`. A sweeper may take the lock between mkostemp and flock
+ * and remove the file: then it is no longer the one at its name, and another is made. */
+static int file_tmp_create(const char *tmpl, char **tmp_out, Error *err)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        char *tmp = x_strdup(tmpl);
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+            error_sys(err, "create '%s'", tmp);
+            free(tmp);
+            return -1;
+        }
+        struct stat a, b;
+        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &a) == 0 && stat(tmp, &b) == 0 &&
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        close(fd);
+        free(tmp);
+    }
+    error_set(err, ERR_IO, "create a temporary file like '%s': it keeps being removed", tmpl);
+    return -1;
 }
 
 static Sink *file_write_open(Storage *st, const char *path, Error *err)
@@ -115,12 +150,11 @@ static Sink *file_write_open(Storage *st, const char *path, Error *err)
         return NULL;
     }
     file_sweep_tmp(dir, slash + 1);
-    char *tmp = str_printf("%s/.%s.tmp-XXXXXX", dir, slash + 1);
+    char *tmpl = str_printf("%s/.%s.tmp-XXXXXX", dir, slash + 1), *tmp = NULL;
     free(dir);
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = file_tmp_create(tmpl, &tmp, err);
+    free(tmpl);
     if (fd < 0) {
-        error_sys(err, "create '%s'", tmp);
-        free(tmp);
         free(final);
         return NULL;
     }

@@ -44,6 +44,8 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, si
 {
     (void)a;
     TarWriter *tw = ctx;
+    if (tw->out == NULL) /* abandoned (tar_writer_free): what libarchive flushes goes nowhere */
+        return -1;
     if (!sink_write(tw->out, buf, size, &tw->cb_err)) {
         tw->cb_failed = true;
         return -1;

@@ -355,6 +355,55 @@ static void test_before_commit_veto_leaves_nothing(void **state)
     storage_free(st);
 }
 
+/* A writer that loses the lease race finds out before anything it wrote is visible and removes
+ * nothing: the winner may have picked the same backup name in the same second. */
+typedef struct LoseCtx {
+    Fixture *fx;
+    int calls, writes, visible;
+    char *winner; /* the winner's first volume, same name */
+} LoseCtx;
+
+static bool lose_lease(void *ctx, bool writes, Error *err)
+{
+    LoseCtx *l = ctx;
+    l->calls++;
+    l->writes += writes;
+    Storage *st = storage_open(&l->fx->cfg, &l->fx->cfg.target, err);
+    assert_non_null(st);
+    assert_true(storage_list(st, "", count_object, &l->visible, err));
+    assert_true(storage_put(st, l->winner, "winner", 6, err));
+    storage_free(st);
+    return error_set(err, ERR_BUSY, "the writer lease is held by the other writer");
+}
+
+static void test_lost_lease_removes_nothing(void **state)
+{
+    Fixture *fx = *state;
+    fx->cfg.test_now = 1800000000;
+    char stamp[20];
+    time_stamp(fx->cfg.test_now, stamp);
+    LoseCtx l = {.fx = fx, .winner = str_printf("backups/%sF.vol-0001.tar.zst", stamp)};
+    BackupOpts o = {.before_write = lose_lease, .before_write_ctx = &l};
+    BackupResult res;
+    Error err = {0};
+    assert_false(backup_run(&fx->cfg, &o, &res, &err));
+    assert_int_equal(err.code, ERR_BUSY);
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(l.writes, 1);
+    assert_int_equal(l.visible, 0); /* asked before anything of this backup was visible */
+    Storage *st = storage_open(&fx->cfg, &fx->cfg.target, &err);
+    int objects = 0;
+    assert_true(storage_list(st, "", count_object, &objects, &err));
+    assert_int_equal(objects, 1);
+    size_t size;
+    uint8_t *data = storage_mem_object(st, l.winner, &size);
+    assert_non_null(data);
+    assert_memory_equal(data, "winner",
+                        6); /* the winner's volume was neither replaced nor removed */
+    storage_free(st);
+    free(l.winner);
+}
+
 /* ---- the restore at start ---- */
 
 static void restore_if_needed(Fixture *fx, bool expect_ok, RestoreResult *res)
@@ -475,6 +524,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_before_commit_veto_leaves_nothing, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_lease_removes_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restore_policy, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_failed_restore_disables_backups, fx_setup,
                                         fx_teardown),

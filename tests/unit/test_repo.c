@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +495,54 @@ static void test_storage_file(void **state)
     free(dir);
 }
 
+static int count_tmp(const char *dir, const char *prefix)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL)
+        n += str_starts_with(de->d_name, prefix);
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+/* A write of an object removes the temporary files of earlier writes of it whose writer is gone,
+ * never the one of a write still under way (another writer racing for the same name). */
+static void test_storage_file_tmp_sweep(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    Target t = {.kind = TARGET_FILE, .path = dir, .url = dir};
+    Error err = {0};
+    Storage *st = storage_open(NULL, &t, &err);
+    assert_non_null(st);
+    char *objdir = path_join(dir, "backups");
+    test_write_file(objdir, ".x.bin.tmp-dead01", "left by a killed writer");
+    Sink *a = storage_write_open(st, "backups/x.bin", &err);
+    assert_non_null(a);
+    assert_int_equal(count_tmp(objdir, ".x.bin.tmp-"), 1); /* the dead one is gone, a's is there */
+    assert_true(sink_write(a, (const uint8_t *)"aaaa", 4, &err));
+    Sink *b = storage_write_open(st, "backups/x.bin", &err);
+    assert_non_null(b);
+    assert_int_equal(count_tmp(objdir, ".x.bin.tmp-"), 2); /* a's is still being written */
+    assert_true(sink_write(b, (const uint8_t *)"bb", 2, &err));
+    assert_true(sink_finish(b, &err));
+    sink_free(b);
+    assert_true(sink_finish(a, &err)); /* still renamed into place */
+    sink_free(a);
+    assert_int_equal(count_tmp(objdir, ".x.bin.tmp-"), 0);
+    size_t size = 0;
+    char *data = NULL;
+    assert_true(storage_get(st, "backups/x.bin", 1024, &data, &size, &err));
+    assert_int_equal(size, 4);
+    free(data);
+    storage_free(st);
+    test_rmtree(dir);
+    free(objdir);
+    free(dir);
+}
+
 /* The pointer moves only over the version a writer read: a second writer with a stale tag gets
  * ERR_CONFLICT and the pointer keeps the first writer's backup. */
 static void test_pointer_conditional_write(void **state)
@@ -549,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_pointer_roundtrip_and_absent),
         cmocka_unit_test(test_storage_mem),
         cmocka_unit_test(test_storage_file),
+        cmocka_unit_test(test_storage_file_tmp_sweep),
         cmocka_unit_test(test_pointer_conditional_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
