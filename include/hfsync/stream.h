@@ -62,6 +62,9 @@ Sink *zstd_sink_new(Sink *next, int level, int threads, Error *err);
 void zstd_sink_restart(Sink *sink, Sink *next);
 /* Compressed bytes produced so far in the current stream (lags input with worker threads). */
 uint64_t zstd_sink_produced(Sink *sink);
+/* Input compressed at level 3 rather than the sink's own because it looked incompressible
+ * (with worker threads and a level above 3; zstd.c), since zstd_sink_new. */
+uint64_t zstd_sink_fast_input(Sink *sink);
 
 /* Decompressing reader over compressed bytes from `next`. Accepts concatenated frames; a
  * truncated stream is an ERR_CORRUPT error. */

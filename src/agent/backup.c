@@ -601,6 +601,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
         error_prefix(err, "backup %s", name);
         goto out;
     }
+    if (zstd_sink_fast_input(b.zstd) > 0)
+        log_debug("%llu MiB of input looked incompressible: compressed at level 3, not %d",
+                  (unsigned long long)(zstd_sink_fast_input(b.zstd) >> 20), plan.level);
 
     /* The meta: every field of the original format, plus ours. */
     meta.name = name;

@@ -155,6 +155,52 @@ static void test_zstd_restart_makes_independent_streams(void **state)
     sink_free(b);
 }
 
+/* 4 MiB of text, 4 MiB of random bytes, 4 MiB of text at level 9 with worker threads: a 1 MiB
+ * window that looks random sends the next one at level 3, so windows 5 to 8 go fast (the choice
+ * lags a window); without threads, or at level 3, the level never changes. The output is one
+ * frame that decodes to the input either way. */
+static uint64_t zstd_adapt_run(int level, int threads)
+{
+    const size_t mib = 1u << 20, size = 12 * mib;
+    Error err = {0};
+    static const char line[] = "{\"role\": \"user\", \"text\": \"hello\"}\n";
+    uint8_t *data = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        data[i] = (uint8_t)line[i % (sizeof(line) - 1)];
+    test_fill_random(data + 4 * mib, 4 * mib, 7);
+    Sink *buf = buffer_sink_new();
+    Sink *z = zstd_sink_new(buf, level, threads, &err);
+    for (size_t off = 0; off < size; off += 65536 + 3) {
+        size_t n = size - off < 65536 + 3 ? size - off : 65536 + 3;
+        assert_true(sink_write(z, data + off, n, &err));
+    }
+    assert_true(sink_finish(z, &err));
+    uint64_t fast = zstd_sink_fast_input(z);
+    size_t csize;
+    const uint8_t *cdata = buffer_sink_data(buf, &csize);
+    assert_true(csize < 5 * mib);
+    Reader *src = buffer_reader_new(cdata, csize, 0);
+    Reader *zr = zstd_reader_new(src, &err);
+    uint8_t *out = malloc(size + 1);
+    assert_int_equal(reader_read_full(zr, out, size + 1, &err), size);
+    assert_memory_equal(out, data, size);
+    reader_free(zr);
+    reader_free(src);
+    sink_free(z);
+    sink_free(buf);
+    free(out);
+    free(data);
+    return fast;
+}
+
+static void test_zstd_random_input_goes_at_level_3(void **state)
+{
+    (void)state;
+    assert_int_equal(zstd_adapt_run(9, 2), 4u << 20);
+    assert_int_equal(zstd_adapt_run(3, 2), 0);
+    assert_int_equal(zstd_adapt_run(9, 1), 0);
+}
+
 static void tar_roundtrip(size_t schunk)
 {
     Error err = {0};
@@ -463,6 +509,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zstd_large_buffers),
+        cmocka_unit_test(test_zstd_random_input_goes_at_level_3),
         cmocka_unit_test(test_zstd_threads),
         cmocka_unit_test(test_zstd_seven_byte_buffers),
         cmocka_unit_test(test_zstd_one_byte_reads),
