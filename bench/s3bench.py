@@ -3,7 +3,8 @@
 
   s3bench.py --tree DIR --work DIR [--hfsync PATH] [--runs N]
 
-Two comparisons, each in both directions, alternating runs, best of N:
+Two comparisons, each in both directions, alternating runs (which client goes first swaps every
+run), best of N (the median's ratio is printed too):
 - transfer: the same bytes. The tree is tar|zstd'd once into an archive (not timed); boto3's
   upload_file()/download_file() move that archive; hfsync backs up (and restores) a directory
   holding only that archive, whose incompressible bytes its zstd pass stores nearly as they are.
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from statistics import median
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import MIB, TARGET_RSS_MB, q, rmtree, run, say, sh, sync  # noqa: E402
@@ -100,11 +102,13 @@ def main():
         base_env.setdefault("HFSYNC_COMPRESSION_LEVEL", "3")  # the baseline's zstd -3
         dl = os.path.join(work, "s3-download.tar.zst")
         best = {}
+        walls = {}
 
         def keep(key, r, label, i, note=""):
             say(f"  {label:28s} run {i}: {r.wall:7.2f}s  cpu {r.cpu:6.1f}s  rss {r.rss_mb:6.1f} MB{note}")
             if key not in best or r.wall < best[key].wall:
                 best[key] = r
+            walls.setdefault(key, []).append(r.wall)
 
         def hf(args, src, prefix, tag, i):
             env = dict(base_env, HFSYNC_REPO="s3://bench/" + prefix, HFSYNC_SOURCES="x:" + src)
@@ -113,41 +117,57 @@ def main():
                 sys.exit(f"hfsync {' '.join(args)} failed (exit {r.rc}); see {logs}/s3-{tag}-{i}.err")
             return r
 
+        def up_boto3(what, i):
+            rmtree(cache)
+            sync()
+            if what == "transfer":
+                r = run([py, boto, ep, "up", archive, "base.tar.zst"], log=os.path.join(logs, f"s3-boto-up-{i}"))
+            else:
+                r = sh("tar -cf - -C %s . | zstd -q -T0 -3 > %s && %s %s %s up %s base2.tar.zst" % (
+                    q(tree), q(dl), q(py), q(boto), q(ep), q(dl)), log=os.path.join(logs, f"s3-pipe-up-{i}"))
+                rmfile(dl)
+            keep(what + "-up-boto3", r, what + " upload, boto3", i)
+
+        def up_hfsync(what, i):
+            rmtree(cache)
+            sync()
+            src, prefix = (archdir, "t") if what == "transfer" else (tree, "p")
+            keep(what + "-up-hfsync", hf(["backup", "--full"], src, prefix, what + "-up", i),
+                 what + " upload, hfsync", i)
+
+        def down_boto3(what, i):
+            rmfile(dl)
+            rmtree(restore_root)
+            sync()
+            if what == "transfer":
+                r = run([py, boto, ep, "down", dl, "base.tar.zst"], log=os.path.join(logs, f"s3-boto-down-{i}"))
+            else:
+                os.makedirs(restore_root)
+                r = sh("%s %s %s down %s base2.tar.zst && zstd -q -d < %s | tar -xf - -C %s" % (
+                    q(py), q(boto), q(ep), q(dl), q(dl), q(restore_root)), log=os.path.join(logs, f"s3-pipe-down-{i}"))
+            keep(what + "-down-boto3", r, what + " download, boto3", i)
+            rmfile(dl)
+            rmtree(restore_root)
+
+        def down_hfsync(what, i):
+            rmtree(restore_root)
+            rmtree(cache)
+            sync()
+            src, prefix = (archdir, "t") if what == "transfer" else (tree, "p")
+            keep(what + "-down-hfsync", hf(["restore", "--to", restore_root], src, prefix, what + "-down", i),
+                 what + " download, hfsync", i)
+            rmtree(restore_root)
+
         for i in range(1, a.runs + 1):
             subprocess.run([py, boto, ep, "clear"], check=True)
+            # Each pair runs in the other order every other run: neither client always finds the
+            # server just after the other's upload (its memory, the page cache's write-back).
+            first = (lambda x, y: (x, y)) if i % 2 else (lambda x, y: (y, x))
             for what in ("transfer", "pipeline"):
-                src = archdir if what == "transfer" else tree
-                prefix = "t" if what == "transfer" else "p"
-                # upload
-                rmtree(cache)
-                sync()
-                if what == "transfer":
-                    r = run([py, boto, ep, "up", archive, "base.tar.zst"], log=os.path.join(logs, f"s3-boto-up-{i}"))
-                else:
-                    r = sh("tar -cf - -C %s . | zstd -q -T0 -3 > %s && %s %s %s up %s base2.tar.zst" % (
-                        q(tree), q(dl), q(py), q(boto), q(ep), q(dl)), log=os.path.join(logs, f"s3-pipe-up-{i}"))
-                keep(what + "-up-boto3", r, what + " upload, boto3", i)
-                sync()
-                keep(what + "-up-hfsync", hf(["backup", "--full"], src, prefix, what + "-up", i),
-                     what + " upload, hfsync", i)
-                # download
-                rmfile(dl)
-                rmtree(restore_root)
-                sync()
-                if what == "transfer":
-                    r = run([py, boto, ep, "down", dl, "base.tar.zst"], log=os.path.join(logs, f"s3-boto-down-{i}"))
-                else:
-                    os.makedirs(restore_root)
-                    r = sh("%s %s %s down %s base2.tar.zst && zstd -q -d < %s | tar -xf - -C %s" % (
-                        q(py), q(boto), q(ep), q(dl), q(dl), q(restore_root)), log=os.path.join(logs, f"s3-pipe-down-{i}"))
-                keep(what + "-down-boto3", r, what + " download, boto3", i)
-                rmfile(dl)
-                rmtree(restore_root)
-                rmtree(cache)
-                sync()
-                keep(what + "-down-hfsync", hf(["restore", "--to", restore_root], src, prefix, what + "-down", i),
-                     what + " download, hfsync", i)
-                rmtree(restore_root)
+                for step in first(up_boto3, up_hfsync):
+                    step(what, i)
+                for step in first(down_boto3, down_hfsync):
+                    step(what, i)
         out = subprocess.run([py, "-c", "import boto3,sys; s3=boto3.client('s3',endpoint_url=sys.argv[1],"
                               "region_name='us-east-1',aws_access_key_id='b',aws_secret_access_key='b');"
                               "print(sum(o['Size'] for p in s3.get_paginator('list_objects_v2').paginate("
@@ -158,6 +178,7 @@ def main():
         say("== S3 summary (best of %d; MiB/s = bytes stored on the server / wall second)" % a.runs)
         say(f"{'metric':40s}  {'hfsync':>8s}  {'boto3':>8s}  {'ratio':>7s}  target  result")
         summary = {}
+        medians = []
         for what in ("transfer", "pipeline"):
             for d in ("up", "down"):
                 h, b = best[f"{what}-{d}-hfsync"], best[f"{what}-{d}-boto3"]
@@ -166,13 +187,17 @@ def main():
                     ht = stored / MIB / h.wall
                 name = f"{what} {'upload' if d == 'up' else 'download'} (MiB/s)"
                 say(f"{name:40s}  {ht:8.1f}  {bt:8.1f}  {ht / bt:6.2f}x  >= 1x   {'PASS' if ht >= bt else 'FAIL'}")
+                hm, bm = median(walls[f"{what}-{d}-hfsync"]), median(walls[f"{what}-{d}-boto3"])
                 summary[f"{what}_{d}"] = {"hfsync_s": h.wall, "boto3_s": b.wall, "hfsync_mib_s": ht,
-                                          "boto3_mib_s": bt, "hfsync_rss_mb": h.rss_mb, "boto3_rss_mb": b.rss_mb}
+                                          "boto3_mib_s": bt, "hfsync_rss_mb": h.rss_mb, "boto3_rss_mb": b.rss_mb,
+                                          "hfsync_median_s": hm, "boto3_median_s": bm}
+                medians.append(f"{what} {d} {bm / hm:.2f}x")
         for d in ("up", "down"):
             rss = max(best[f"{w}-{d}-hfsync"].rss_mb for w in ("transfer", "pipeline"))
             name = f"hfsync peak RSS, {'upload' if d == 'up' else 'download'} (MB)"
             say(f"{name:40s}  {rss:8.1f}  {'':8s}  {'':7s}  < {TARGET_RSS_MB:.0f}   {'PASS' if rss < TARGET_RSS_MB else 'FAIL'}")
         say(f"  * archive {arch_bytes / MIB:.1f} MiB; hfsync backup of the tree {stored / MIB:.1f} MiB")
+        say("  * ratio of the median runs (boto3 / hfsync wall): " + ", ".join(medians))
         with open(os.path.join(work, "results-s3.json"), "w") as f:
             json.dump(summary, f, indent=1)
     finally:

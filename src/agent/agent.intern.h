@@ -193,8 +193,9 @@ int backup_skips_load(const Config *cfg, const char *latest);
 void backup_skips_save(const Config *cfg, const char *latest, int skips);
 /* The decision for a backup whose scan compares with the previous manifest as `changes` says
  * (backup_diff; everything added with a `forced_full` reason), with the chain and history of the
- * latest backup `prev` and the skips in a row so far. Logs the one decision line, and counts a
- * skip (not on a dry run). */
+ * latest backup `prev` and the skips in a row so far. Logs the one decision line. A skip that
+ * counts (plan->skip_counts) is recorded by backup_skips_save once it is known to stand (no
+ * other writer holds the target). */
 void backup_plan(const Config *cfg, const BackupOpts *opts, const BackupMeta *prev,
                  const StrategyChanges *changes, const char *forced_full, int64_t now,
                  StrategyDecision *plan);

@@ -519,7 +519,9 @@ bool backup_run(const Config *cfg, const BackupOpts *opts, BackupResult *res, Er
             backup_plan_print(&plan, changes, stdout);
         else if (opts->before_write != NULL &&
                  !opts->before_write(opts->before_write_ctx, false, err))
-            goto out; /* another writer holds the target */
+            goto out; /* another writer holds the target: not a skip of this machine's */
+        else if (plan.skip_counts)
+            backup_skips_save(cfg, prev->path, backup_skips_load(cfg, prev->path) + 1);
         res->skipped = plan.skip_counts;
         res->duration_ms = (time_monotonic_ns() - t0) / 1000000;
         if (prev != NULL)

@@ -179,8 +179,6 @@ void backup_plan(const Config *cfg, const BackupOpts *opts, const BackupMeta *pr
     strategy_decide(&in, &settings, plan);
     log_info("decision: %s (%s)%s", strategy_action_name(plan->action), plan->reason,
              opts->dry_run ? " [dry run]" : "");
-    if (plan->skip_counts && !opts->dry_run)
-        backup_skips_save(cfg, prev->path, in.skips + 1);
 }
 
 void backup_plan_print(const StrategyDecision *d, const StrategyChanges *c, FILE *out)

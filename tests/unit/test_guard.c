@@ -319,6 +319,26 @@ static void test_backup_refused_under_foreign_lease(void **state)
     assert_false(guard_backup(&fx->cfg, &o, &res, &err));
     assert_int_equal(err.code, ERR_BUSY);
     assert_false(res.created);
+
+    /* A skip below the thresholds counts against HFSYNC_MAX_SKIPS only when it stands: not
+     * when another writer holds the target, but under the agent's lease. */
+    test_write_file(fx->state, "a.txt", "changed");
+    fx->cfg.strategy.min_changed_files = 100;
+    fx->cfg.strategy.min_changed_size = 1 << 20;
+    fx->cfg.strategy.max_skips = 3;
+    char *p = latest(fx);
+    int skips = backup_skips_load(&fx->cfg, p);
+    error_clear(&err);
+    assert_false(guard_backup(&fx->cfg, &o, &res, &err));
+    assert_int_equal(err.code, ERR_BUSY);
+    assert_int_equal(backup_skips_load(&fx->cfg, p), skips);
+    agent_record_write(&fx->cfg, &other);
+    assert_true(guard_backup(&fx->cfg, &o, &res, &err));
+    assert_false(res.created);
+    assert_true(res.skipped);
+    assert_int_equal(backup_skips_load(&fx->cfg, p), skips + 1);
+    agent_record_clear(&fx->cfg, &other);
+    free(p);
     storage_free(st);
 }
 
